@@ -1,0 +1,99 @@
+"""AssembleTasks: turn a passage, its gold span and its distractors into validated tasks.
+
+Picks ``num_options - 1`` distractors from the (filtered, preference-ordered) list so
+that about half are longer than the gold and half shorter (the gold's length then says
+nothing), places the gold at a seeded random letter, renders the question and checks
+every rule of :class:`goose.Task`.
+
+Input columns: ``source_id``, ``domain``, ``text``, ``span_start``, ``span_end``,
+``distractors``, ``distractor_sources``; optional ``engine``, ``model``, ``prompt_version``.
+Output columns: exactly :data:`goose.schema.TASK_SCHEMA`.
+Drops: ``too_few_distractors`` (fewer than ``num_options - 1``), or the reason code of the
+task rule the row breaks (``gold_leak``, ``duplicate_options``, ...; see :mod:`goose.task`).
+
+>>> AssembleTasks(num_options=4).num_options
+4
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pyarrow as pa
+from pydantic import Field, ValidationError
+
+from goose.pipeline.operator import BatchResult, Drop, Operator, RunContext
+from goose.schema import tasks_to_table
+from goose.task import Task, TaskProblem
+
+_OPTIONAL_LINEAGE = ("engine", "model", "prompt_version")
+
+
+class AssembleTasks(Operator):
+    """Build validated multiple-choice tasks with a seeded, balanced answer letter."""
+
+    requires: ClassVar[tuple[str, ...]] = (
+        "source_id", "domain", "text", "span_start", "span_end", "distractors", "distractor_sources",
+    )
+    produces: ClassVar[tuple[str, ...]] = (
+        "id", "domain", "source_id", "masked_text", "gold", "options", "answer", "question", "lineage",
+    )
+
+    num_options: int = Field(9, ge=2, le=26, description="Options per task, gold included (the paper's best: 9).")
+
+    def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        columns = list(self.requires) + [name for name in _OPTIONAL_LINEAGE if name in batch.column_names]
+        tasks: list[Task] = []
+        drops: list[Drop] = []
+        for index, row in enumerate(batch.select(columns).to_pylist()):
+            needed = self.num_options - 1
+            if len(row["distractors"]) < needed:
+                drops.append(Drop(index, "too_few_distractors", f"{len(row['distractors'])} distractors, need {needed}"))
+                continue
+            rng = context.rng(self.name, row["source_id"])
+            gold_length = row["span_end"] - row["span_start"]
+            picked = _balanced_by_length(row["distractors"], gold_length, needed)
+            order = rng.permutation(len(picked)).tolist()
+            try:
+                tasks.append(
+                    Task.build(
+                        domain=row["domain"],
+                        source_id=row["source_id"],
+                        passage=row["text"],
+                        span=(row["span_start"], row["span_end"]),
+                        distractors=[row["distractors"][picked[i]] for i in order],
+                        distractor_sources=[row["distractor_sources"][picked[i]] for i in order],
+                        answer_index=int(rng.integers(self.num_options)),
+                        seed=context.seed,
+                        operators=list(context.operators),
+                        **{name: row.get(name) for name in _OPTIONAL_LINEAGE},
+                    )
+                )
+            except TaskProblem as problem:
+                drops.append(Drop(index, problem.reason, problem.detail))
+            except ValidationError as error:
+                problem = _task_problem(error)
+                drops.append(Drop(index, problem.reason if problem else "invalid_task", str(problem or error)[:300]))
+        return BatchResult(tasks_to_table(tasks), drops)
+
+
+def _balanced_by_length(distractors: list[str], gold_length: int, needed: int) -> list[int]:
+    """Indices of ``needed`` distractors, alternating longer and shorter than the gold,
+    each side in preference order, so that the gold sits near the middle by length."""
+    longer = [i for i, d in enumerate(distractors) if len(d) > gold_length]
+    shorter = [i for i, d in enumerate(distractors) if len(d) <= gold_length]
+    picked: list[int] = []
+    while len(picked) < needed:
+        for side in (longer, shorter) if len(picked) % 2 == 0 else (shorter, longer):
+            if side:
+                picked.append(side.pop(0))
+                break
+    return picked
+
+
+def _task_problem(error: ValidationError) -> TaskProblem | None:
+    for detail in error.errors():
+        cause = (detail.get("ctx") or {}).get("error")
+        if isinstance(cause, TaskProblem):
+            return cause
+    return None

@@ -1,0 +1,158 @@
+"""CorpusDistractors: wrong options without an LLM, from the gold itself and from other passages.
+
+Two sources, interleaved in order of preference:
+
+* **perturbations** of the gold (changed numbers, swapped operators, flipped words,
+  toggled negations; see :mod:`goose.text.perturb`): hard, because they share the gold's
+  wording. Capped by ``max_perturbations``, because many edits of one text let a solver
+  pick the gold as the "centre" the others were edited from.
+* **corpus spans**: windows of the same kind (sentences or code lines) and about the same
+  size from *other* passages of the batch, same domain first, ranked by how many of their
+  words occur near the ``[MASK]`` (plausible in context) and how close their length is
+  to the gold's. At most ``max_per_source`` spans come from any one passage.
+
+The batch is the corpus: larger ``Pipeline(batch_size=...)`` gives a richer pool.
+
+Input columns: ``source_id``, ``domain``, ``text``, ``gold``, ``span_start``, ``span_end``.
+Output columns: ``distractors`` (list of str, preferred first), ``distractor_sources``
+(``perturb:<edits>`` or ``corpus:<source_id>``). Drops: ``no_distractors`` (nothing at all
+could be made; :class:`FilterDistractors` judges whether there are *enough*).
+
+>>> op = CorpusDistractors()
+>>> op.max_perturbations, op.max_per_source
+(3, 2)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, PrivateAttr
+
+from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.text.perturb import perturbations
+from goose.text.segment import Segmenter, Unit
+
+_WORDS = re.compile(r"\w+")
+CONTEXT_CHARS = 600
+"""Characters on each side of the gold that count as its context when ranking corpus spans."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    source_id: str
+    domain: str
+    units: int
+    kind: str
+
+
+class CorpusDistractors(Operator):
+    """Make distractor candidates from gold perturbations and same-kind spans of other passages."""
+
+    requires: ClassVar[tuple[str, ...]] = ("source_id", "domain", "text", "gold", "span_start", "span_end")
+    produces: ClassVar[tuple[str, ...]] = ("distractors", "distractor_sources")
+
+    max_perturbations: int = Field(3, ge=0, description="Most gold perturbations per task.")
+    max_corpus: int = Field(12, ge=0, description="Most corpus spans per task.")
+    max_per_source: int = Field(2, ge=1, description="Most corpus spans taken from any one other passage.")
+    min_length_ratio: float = Field(0.6, gt=0, description="Shortest corpus span, as a share of the gold's length.")
+    max_length_ratio: float = Field(1.6, gt=0, description="Longest corpus span, as a share of the gold's length.")
+
+    _segmenter: Segmenter | None = PrivateAttr(default=None)
+
+    def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        if self._segmenter is None:
+            self._segmenter = Segmenter()
+        rows = batch.select(list(self.requires)).to_pylist()
+        unit_lists = [self._segmenter.units(row["text"]) for row in rows]
+        golds = [self._gold_shape(row, units) for row, units in zip(rows, unit_lists)]
+        pool = [
+            _Candidate(row["text"][a.start : b.end], row["source_id"], row["domain"], size, a.kind)
+            for row, units in zip(rows, unit_lists)
+            for size in sorted({shape[0] for shape in golds})
+            for first in range(1, len(units) - size + 1)
+            for a, b in [(units[first], units[first + size - 1])]
+            if len({u.kind for u in units[first : first + size]}) == 1
+        ]
+        outcomes = RowOutcomes(
+            batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
+        )
+        for index, (row, (size, kind)) in enumerate(zip(rows, golds)):
+            rng = context.rng(self.name, row["source_id"])
+            perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations)
+            corpus = self._corpus_spans(row, size, kind, pool)
+            texts, sources = _interleave(
+                [(text, f"perturb:{edits}") for text, edits in perturbed],
+                [(c.text, f"corpus:{c.source_id}") for c in corpus],
+            )
+            if not texts:
+                outcomes.drop(index, "no_distractors", "no perturbation applies and no other passage has a span of this kind")
+                continue
+            outcomes.keep(index, distractors=texts, distractor_sources=sources)
+        return outcomes.result()
+
+    @staticmethod
+    def _gold_shape(row: dict, units: list[Unit]) -> tuple[int, str]:
+        inside = [u for u in units if u.start >= row["span_start"] and u.end <= row["span_end"]]
+        if not inside:
+            return (max(1, row["gold"].count("\n") + 1), "sentence")
+        return (len(inside), inside[0].kind)
+
+    def _corpus_spans(self, row: dict, size: int, kind: str, pool: list[_Candidate]) -> list[_Candidate]:
+        gold_length = len(row["gold"])
+        fitting = [
+            c
+            for c in pool
+            if c.source_id != row["source_id"]
+            and c.units == size
+            and c.kind == kind
+            and self.min_length_ratio <= len(c.text) / gold_length <= self.max_length_ratio
+        ]
+        if not fitting:
+            return []
+        text = row["text"]
+        around = text[max(0, row["span_start"] - CONTEXT_CHARS) : row["span_start"]]
+        around += text[row["span_end"] : row["span_end"] + CONTEXT_CHARS]
+        context_words = set(_WORDS.findall(around.lower()))
+        scores = np.array(
+            [
+                _word_overlap(c.text, context_words)
+                + 0.5 * (1 - abs(math.log(len(c.text) / gold_length)))
+                + (0.5 if c.domain == row["domain"] else 0.0)
+                for c in fitting
+            ]
+        )
+        chosen: list[_Candidate] = []
+        per_source: dict[str, int] = {}
+        for position in np.argsort(-scores, kind="stable"):
+            candidate = fitting[position]
+            if per_source.get(candidate.source_id, 0) >= self.max_per_source:
+                continue
+            per_source[candidate.source_id] = per_source.get(candidate.source_id, 0) + 1
+            chosen.append(candidate)
+            if len(chosen) >= self.max_corpus:
+                break
+        return chosen
+
+
+def _word_overlap(text: str, context_words: set[str]) -> float:
+    words = _WORDS.findall(text.lower())
+    return sum(word in context_words for word in words) / len(words) if words else 0.0
+
+
+def _interleave(perturbed: list[tuple[str, str]], corpus: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """One perturbation, then two corpus spans, and so on, so that both kinds survive a cut."""
+    merged: list[tuple[str, str]] = []
+    p, c = list(perturbed), list(corpus)
+    while p or c:
+        if p:
+            merged.append(p.pop(0))
+        merged.extend(c[:2])
+        c = c[2:]
+    return [t for t, _ in merged], [s for _, s in merged]

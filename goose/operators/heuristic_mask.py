@@ -1,0 +1,108 @@
+"""HeuristicMaskSpan: choose a contiguous reasoning span of a passage with no LLM.
+
+The passage is split into units (sentences; code lines on their own, see
+:mod:`goose.text.segment`). Every window of ``min_units`` to ``max_units`` consecutive
+units that does not start at the first unit is scored by how much reasoning it holds
+(connectives, equations, numbers, code statements); the best window becomes the gold
+span. A small per-passage jitter, seeded by the run seed and the source id, breaks ties
+so that runs are reproducible.
+
+Input columns: ``source_id``, ``text``. Output columns: ``gold``, ``span_start``,
+``span_end`` (character offsets of the gold in ``text``).
+Drops: ``mask_token_in_text`` (the passage already holds ``[MASK]``), ``too_few_units``
+(not enough sentences/lines to leave context), ``no_valid_span`` (no window meets the
+length limits without leaking), ``no_reasoning_span`` (no window scores ``min_score``).
+
+>>> from goose import Pipeline
+>>> text = "Find x. We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4. Done."
+>>> Pipeline([HeuristicMaskSpan(min_span_chars=10)]).run([{"source_id": "d", "text": text}]).tasks["gold"][0].as_py()
+'We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4.'
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, PrivateAttr, model_validator
+
+from goose.options import normalize_for_comparison
+from goose.pipeline.operator import BatchResult, Drop, Operator, RowOutcomes, RunContext
+from goose.question import MASK_TOKEN
+from goose.text.segment import Segmenter, Unit
+
+
+class HeuristicMaskSpan(Operator):
+    """Pick the most reasoning-dense multi-unit span of each passage as the gold."""
+
+    requires: ClassVar[tuple[str, ...]] = ("source_id", "text")
+    produces: ClassVar[tuple[str, ...]] = ("gold", "span_start", "span_end")
+
+    min_units: int = Field(2, ge=1, description="Fewest sentences/lines in the span.")
+    max_units: int = Field(4, ge=1, description="Most sentences/lines in the span.")
+    min_span_chars: int = Field(40, ge=1, description="Shortest gold span in characters.")
+    max_span_fraction: float = Field(0.5, gt=0, le=1, description="Largest share of the passage the span may take.")
+    min_score: float = Field(0.8, description="Lowest mean reasoning score per unit of the chosen span.")
+    jitter: float = Field(0.15, ge=0, description="Seeded noise added to window scores to vary choices.")
+
+    _segmenter: Segmenter | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _units_in_order(self) -> HeuristicMaskSpan:
+        if self.max_units < self.min_units:
+            raise ValueError(f"max_units ({self.max_units}) must be at least min_units ({self.min_units})")
+        return self
+
+    def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        if self._segmenter is None:
+            self._segmenter = Segmenter()
+        outcomes = RowOutcomes(batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64()})
+        ids = batch.column("source_id").to_pylist()
+        for index, text in enumerate(batch.column("text").to_pylist()):
+            if MASK_TOKEN in text:
+                outcomes.drop(index, "mask_token_in_text", f"the passage already contains {MASK_TOKEN}")
+                continue
+            units = self._segmenter.units(text)
+            if len(units) < self.min_units + 1:
+                outcomes.drop(index, "too_few_units", f"{len(units)} sentences/lines, need {self.min_units + 1}")
+                continue
+            choice = self._best_window(text, units, context.rng(self.name, ids[index]))
+            if isinstance(choice, Drop):
+                outcomes.drop(index, choice.reason, choice.detail)
+                continue
+            start, end = choice
+            outcomes.keep(index, gold=text[start:end], span_start=start, span_end=end)
+        return outcomes.result()
+
+    def _best_window(
+        self, text: str, units: list[Unit], rng: np.random.Generator
+    ) -> tuple[int, int] | Drop:
+        scores = np.array([unit.score for unit in units])
+        candidates: list[tuple[float, float, int, int]] = []
+        for size in range(self.min_units, self.max_units + 1):
+            for first in range(1, len(units) - size + 1):
+                last = first + size - 1
+                if len({unit.kind for unit in units[first : last + 1]}) > 1:
+                    continue
+                start, end = units[first].start, units[last].end
+                if not self.min_span_chars <= end - start <= self.max_span_fraction * len(text):
+                    continue
+                mean = float(scores[first : last + 1].mean())
+                # Prefer 3-unit spans slightly and spans that leave context after them.
+                bonus = 0.1 * min(size, 3) + (0.1 if last < len(units) - 1 else 0.0)
+                candidates.append((mean + bonus, mean, start, end))
+        if not candidates:
+            return Drop(-1, "no_valid_span", f"no window of {self.min_units}-{self.max_units} units fits the length limits")
+        noise = rng.uniform(0, self.jitter, size=len(candidates))
+        for position in np.argsort([-(c[0] + n) for c, n in zip(candidates, noise)], kind="stable"):
+            _, mean, start, end = candidates[position]
+            if mean < self.min_score:
+                continue
+            masked = normalize_for_comparison(text[:start] + MASK_TOKEN + text[end:])
+            if normalize_for_comparison(text[start:end]) not in masked:
+                return (start, end)
+        best_mean = max(c[1] for c in candidates)
+        if best_mean < self.min_score:
+            return Drop(-1, "no_reasoning_span", f"best span scores {best_mean:.2f} per unit, min_score is {self.min_score}")
+        return Drop(-1, "no_valid_span", "every reasoning span also occurs elsewhere in the passage (the gold would leak)")

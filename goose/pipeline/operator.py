@@ -1,0 +1,161 @@
+"""The operator contract: a pure function from an Arrow batch to kept rows plus dropped rows.
+
+An operator is a pydantic model: its fields are its parameters (validated on construction,
+so a YAML config with a bad key fails at once), and :meth:`Operator.process` maps one
+batch. Operators hold no state between batches, which is what lets a local loop or a
+distributed engine (Ray Data ``map_batches``) run them unchanged.
+
+>>> class DropShort(Operator):
+...     requires: ClassVar[tuple[str, ...]] = ("text",)
+...     min_chars: int = 3
+...     def process(self, batch, context):
+...         outcomes = RowOutcomes(batch)
+...         for i, text in enumerate(batch.column("text").to_pylist()):
+...             outcomes.keep(i) if len(text) >= self.min_chars else outcomes.drop(i, "too_short")
+...         return outcomes.result()
+>>> DropShort().process(pa.table({"text": ["hi", "hello"]}), RunContext()).kept.num_rows
+1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One dropped row: its index in the input batch, a stable reason code and a detail.
+
+    >>> Drop(0, "empty_text").reason
+    'empty_text'
+    """
+
+    index: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What an operator returns for one batch: the kept rows (with new columns) and the drops.
+
+    >>> BatchResult(pa.table({"a": [1]}), []).kept.num_rows
+    1
+    """
+
+    kept: pa.Table
+    drops: list[Drop] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Run-wide facts an operator may read: the seed and the pipeline's operator labels.
+
+    Randomness is drawn per row from ``rng(key, ...)``, so a row's result does not depend
+    on which batch (or which worker) it landed in.
+
+    >>> bool(RunContext(seed=1).rng("doc-1").integers(100) == RunContext(seed=1).rng("doc-1").integers(100))
+    True
+    """
+
+    seed: int = 0
+    operators: tuple[str, ...] = ()
+
+    def rng(self, *keys: object) -> np.random.Generator:
+        """A generator seeded by the run seed and ``keys`` (e.g. operator name, source id)."""
+        digest = hashlib.sha256(json.dumps([self.seed, *map(str, keys)]).encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+class Operator(BaseModel, ABC):
+    """Base class of every goose operator; subclasses add pydantic fields and ``process``.
+
+    ``requires`` names the input columns the operator reads, ``produces`` the columns it
+    adds or rewrites; :class:`goose.Pipeline` checks them before the first batch runs.
+    Every row of the input batch must come back either in ``kept`` or as a :class:`Drop`.
+    Operators must accept an empty batch.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    requires: ClassVar[tuple[str, ...]] = ()
+    produces: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1"
+
+    @property
+    def name(self) -> str:
+        """The operator's class name, used in stats and rejects."""
+        return type(self).__name__
+
+    @property
+    def label(self) -> str:
+        """``Name/version``, recorded in task lineage."""
+        return f"{self.name}/{self.version}"
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Input columns this operator reads (``requires`` unless a parameter renames them)."""
+        return self.requires
+
+    def produced_columns(self) -> tuple[str, ...]:
+        """Columns this operator adds or rewrites."""
+        return self.produces
+
+    @abstractmethod
+    def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        """Map one batch to kept rows and drops."""
+
+
+class RowOutcomes:
+    """Collects per-row decisions of an operator and turns them into a :class:`BatchResult`.
+
+    ``keep(i, column=value, ...)`` keeps row ``i`` with new or replaced column values;
+    ``drop(i, reason, detail)`` drops it. Columns named in ``types`` get that Arrow type
+    (needed when a batch is empty or a value is always None).
+
+    >>> outcomes = RowOutcomes(pa.table({"a": [1, 2]}), types={"b": pa.string()})
+    >>> outcomes.keep(1, b="x"); outcomes.drop(0, "odd")
+    >>> outcomes.result().kept.to_pylist()
+    [{'a': 2, 'b': 'x'}]
+    """
+
+    def __init__(self, batch: pa.Table, types: dict[str, pa.DataType] | None = None) -> None:
+        self._batch = batch
+        self._types = dict(types or {})
+        self._kept: list[int] = []
+        self._values: dict[str, list[Any]] = {name: [] for name in self._types}
+        self._drops: list[Drop] = []
+
+    def keep(self, index: int, **values: Any) -> None:
+        """Keep row ``index``; every kept row must set the same new columns."""
+        if self._kept and set(values) != set(self._values):
+            raise ValueError(f"row {index} sets columns {sorted(values)}, earlier rows set {sorted(self._values)}")
+        for name in values:
+            self._values.setdefault(name, [])
+        for name, value in values.items():
+            self._values[name].append(value)
+        self._kept.append(index)
+
+    def drop(self, index: int, reason: str, detail: str = "") -> None:
+        """Drop row ``index`` with a stable ``reason`` code and a human ``detail``."""
+        self._drops.append(Drop(index, reason, detail))
+
+    def result(self) -> BatchResult:
+        """The kept rows in input order with their new columns, and the drops."""
+        order = np.argsort(np.asarray(self._kept, dtype=np.int64), kind="stable")
+        kept = self._batch.take(pa.array(np.asarray(self._kept, dtype=np.int64)[order], type=pa.int64()))
+        for name, values in self._values.items():
+            array = pa.array([values[i] for i in order], type=self._types.get(name))
+            position = kept.schema.get_field_index(name)
+            if position >= 0:
+                kept = kept.set_column(position, name, array)
+            else:
+                kept = kept.append_column(name, array)
+        return BatchResult(kept, self._drops)

@@ -1,0 +1,220 @@
+"""Chain operators and run them over a source in bounded batches, accounting for every row.
+
+>>> from goose.operators import PrepareText
+>>> result = Pipeline([PrepareText()]).run([{"text": "Some text."}, {"text": "  "}])
+>>> result.tasks.num_rows, result.rejects.column("reason").to_pylist()
+(1, ['empty_text'])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from goose.pipeline.operator import BatchResult, Operator, RunContext
+from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches
+from goose.pipeline.stats import OperatorStats
+from goose.schema import REJECT_SCHEMA
+
+READ_STEP = "read"
+"""Operator name under which rows the reader could not parse are rejected."""
+
+RECORD_TEXT_LIMIT = 500
+"""Strings in a reject's ``record`` are cut to this many characters (the source keeps them whole)."""
+
+
+class PipelineError(ValueError):
+    """A pipeline that cannot run as configured (missing column, operator breaking its contract)."""
+
+
+@dataclass
+class BatchOutcome:
+    """One batch through the whole pipeline: the kept rows, the rejects and the counters."""
+
+    kept: pa.Table
+    rejects: pa.Table
+    stats: list[OperatorStats]
+
+
+@dataclass
+class PipelineResult:
+    """A finished run: ``tasks`` (kept rows), ``rejects`` (every dropped row with operator and
+    reason) and ``stats`` (one entry per step, the reader first).
+
+    >>> PipelineResult(pa.table({}), REJECT_SCHEMA.empty_table(), []).rows_in
+    0
+    """
+
+    tasks: pa.Table
+    rejects: pa.Table
+    stats: list[OperatorStats] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        """Rows the source held, readable or not."""
+        return self.stats[0].rows_in if self.stats else 0
+
+    @property
+    def accounted(self) -> bool:
+        """Whether every input row is either a task or a reject."""
+        return self.rows_in == self.tasks.num_rows + self.rejects.num_rows
+
+    def summary(self) -> str:
+        """A short table of rows in/out and drops per step, for terminals and logs."""
+        lines = [f"{'step':<22}{'in':>8}{'out':>8}{'dropped':>9}{'sec':>8}  top drop reasons"]
+        for step in self.stats:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in step.drops.most_common(3))
+            lines.append(
+                f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}{step.seconds:>8.2f}  {reasons}"
+            )
+        lines.append(
+            f"rows in {self.rows_in} = kept {self.tasks.num_rows} + rejected {self.rejects.num_rows}"
+            + ("" if self.accounted else "  (MISMATCH: please report this as a goose bug)")
+        )
+        return "\n".join(lines)
+
+
+class Pipeline:
+    """An ordered chain of operators, run batch by batch.
+
+    ``seed`` makes runs reproducible: the same input, operators and seed give the same output.
+    ``batch_size`` bounds memory and is the unit handed to each operator (and to LLM engines).
+
+    >>> Pipeline([], batch_size=0)
+    Traceback (most recent call last):
+    ValueError: batch_size must be at least 1, got 0
+    """
+
+    def __init__(self, operators: Sequence[Operator], *, seed: int = 0, batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        for operator in operators:
+            if not isinstance(operator, Operator):
+                raise TypeError(f"{operator!r} is not a goose Operator; build steps from goose.operators")
+        self.operators = list(operators)
+        self.seed = seed
+        self.batch_size = batch_size
+        self.context = RunContext(seed=seed, operators=tuple(op.label for op in self.operators))
+
+    def __repr__(self) -> str:
+        steps = ", ".join(repr(op) for op in self.operators)
+        return f"Pipeline([{steps}], seed={self.seed}, batch_size={self.batch_size})"
+
+    def check(self, input_columns: Sequence[str]) -> None:
+        """Raise :class:`PipelineError` if an operator needs a column nothing provides.
+
+        >>> from goose.operators import HeuristicMaskSpan
+        >>> Pipeline([HeuristicMaskSpan()]).check(["body"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        goose.pipeline.pipeline.PipelineError: HeuristicMaskSpan needs column(s) ...
+        """
+        available = set(input_columns)
+        for operator in self.operators:
+            missing = [name for name in operator.required_columns() if name not in available]
+            if missing:
+                raise PipelineError(
+                    f"{operator.name} needs column(s) {missing}, which neither the input "
+                    f"(columns {sorted(input_columns)}) nor an earlier step provides; put the "
+                    "step that makes them (e.g. PrepareText for 'text') before it, or rename your input columns"
+                )
+            available.update(operator.produced_columns())
+
+    def process_batch(self, table: pa.Table, read_drops: Sequence[ReadDrop] = ()) -> BatchOutcome:
+        """Run one batch through every operator; a pure function of the batch and the config."""
+        read_stats = OperatorStats(READ_STEP, rows_in=table.num_rows + len(read_drops), rows_out=table.num_rows)
+        read_stats.drops.update(drop.reason for drop in read_drops)
+        stats = [read_stats]
+        rejects = [_read_rejects(read_drops)]
+        for operator in self.operators:
+            started = time.perf_counter()
+            result = operator.process(table, self.context)
+            seconds = time.perf_counter() - started
+            _check_contract(operator, table, result)
+            step = OperatorStats(operator.name, table.num_rows, result.kept.num_rows, seconds=seconds)
+            step.drops.update(drop.reason for drop in result.drops)
+            stats.append(step)
+            rejects.append(_operator_rejects(operator.name, table, result))
+            table = result.kept
+        return BatchOutcome(table, pa.concat_tables(rejects), stats)
+
+    def stream(self, source: Source, *, progress: bool = False) -> Iterator[BatchOutcome]:
+        """Yield one :class:`BatchOutcome` per input batch (bounded memory for big inputs)."""
+        checked = False
+        with tqdm(total=count_rows(source), unit="rows", disable=not progress, desc="goose") as bar:
+            for batch in read_batches(source, self.batch_size):
+                if not checked and batch.table.num_rows:
+                    self.check(batch.table.column_names)
+                    checked = True
+                yield self.process_batch(batch.table, batch.drops)
+                bar.update(batch.table.num_rows + len(batch.drops))
+
+    def run(self, source: Source, *, progress: bool = False) -> PipelineResult:
+        """Run over the whole source and collect tasks, rejects and per-step stats."""
+        kept: list[pa.Table] = []
+        rejects: list[pa.Table] = [REJECT_SCHEMA.empty_table()]
+        totals: list[OperatorStats] = [OperatorStats(READ_STEP)] + [OperatorStats(op.name) for op in self.operators]
+        for outcome in self.stream(source, progress=progress):
+            kept.append(outcome.kept)
+            rejects.append(outcome.rejects)
+            for total, step in zip(totals, outcome.stats):
+                total.merge(step)
+        tasks = pa.concat_tables(kept, promote_options="permissive") if kept else pa.table({})
+        return PipelineResult(tasks, pa.concat_tables(rejects), totals)
+
+
+def _check_contract(operator: Operator, batch: pa.Table, result: BatchResult) -> None:
+    indices = [drop.index for drop in result.drops]
+    if len(set(indices)) != len(indices) or any(not 0 <= i < batch.num_rows for i in indices):
+        raise PipelineError(f"{operator.name} returned drop indices that are repeated or outside the batch")
+    if result.kept.num_rows + len(indices) != batch.num_rows:
+        raise PipelineError(
+            f"{operator.name} got {batch.num_rows} rows but kept {result.kept.num_rows} and dropped "
+            f"{len(indices)}; an operator must keep or drop every row exactly once"
+        )
+
+
+def _read_rejects(drops: Sequence[ReadDrop]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"source_id": d.source_id, "operator": READ_STEP, "reason": d.reason, "detail": d.detail, "record": d.record}
+            for d in drops
+        ],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def _operator_rejects(name: str, batch: pa.Table, result: BatchResult) -> pa.Table:
+    if not result.drops:
+        return REJECT_SCHEMA.empty_table()
+    dropped = batch.take(pa.array([drop.index for drop in result.drops], type=pa.int64())).to_pylist()
+    rows = [
+        {
+            "source_id": _source_id(row, drop.index),
+            "operator": name,
+            "reason": drop.reason,
+            "detail": drop.detail,
+            "record": json.dumps({k: _shorten(v) for k, v in row.items()}, ensure_ascii=False, default=str),
+        }
+        for drop, row in zip(result.drops, dropped)
+    ]
+    return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
+
+
+def _source_id(row: dict, index: int) -> str:
+    for key in ("source_id", "id"):
+        if row.get(key) is not None:
+            return str(row[key])
+    return f"batch-row:{index}"
+
+
+def _shorten(value: object) -> object:
+    if isinstance(value, str) and len(value) > RECORD_TEXT_LIMIT:
+        return value[:RECORD_TEXT_LIMIT] + f"...[+{len(value) - RECORD_TEXT_LIMIT} chars]"
+    if isinstance(value, (bytes, bytearray)):
+        return _shorten(bytes(value).decode("utf-8", "replace"))
+    return value

@@ -1,0 +1,52 @@
+"""Per-operator counters of a run: rows in and out, drops by reason, seconds.
+
+>>> stats = OperatorStats("PrepareText", rows_in=3, rows_out=2, drops={"empty_text": 1})
+>>> stats.accounted
+True
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class OperatorStats:
+    """Counters of one operator over a run; ``merge`` adds another batch's counters."""
+
+    name: str
+    rows_in: int = 0
+    rows_out: int = 0
+    drops: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.drops = Counter(self.drops)
+
+    @property
+    def dropped(self) -> int:
+        """Rows this operator dropped, all reasons together."""
+        return sum(self.drops.values())
+
+    @property
+    def accounted(self) -> bool:
+        """Whether rows in = rows out + rows dropped."""
+        return self.rows_in == self.rows_out + self.dropped
+
+    def merge(self, other: OperatorStats) -> None:
+        """Add ``other``'s counters (same operator, another batch) to these."""
+        self.rows_in += other.rows_in
+        self.rows_out += other.rows_out
+        self.drops.update(other.drops)
+        self.seconds += other.seconds
+
+    def as_dict(self) -> dict:
+        """Plain dict for JSON reports."""
+        return {
+            "operator": self.name,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped": dict(sorted(self.drops.items())),
+            "seconds": round(self.seconds, 4),
+        }

@@ -1,0 +1,53 @@
+"""The offline pipeline: no GPU, no API key, no download. What ``goose demo`` runs.
+
+clean text -> extract HTML -> pick a reasoning span (spaCy sentencizer + heuristics)
+-> distractors from gold perturbations and other passages -> quality filter -> tasks.
+
+>>> [op.name for op in offline_pipeline().operators][:3]
+['PrepareText', 'HtmlToText', 'HeuristicMaskSpan']
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from goose.operators import (
+    AssembleTasks,
+    CorpusDistractors,
+    FilterDistractors,
+    HeuristicMaskSpan,
+    HtmlToText,
+    PrepareText,
+)
+from goose.pipeline import Pipeline
+
+
+def sample_corpus_path() -> Path:
+    """Path of the sample corpus shipped with goose: 48 passages (math, STEM, code, cyber)
+    written for this project, one JSON object per line with ``id``, ``domain``, ``text``.
+
+    >>> sample_corpus_path().name
+    'sample_corpus.jsonl'
+    """
+    return Path(str(resources.files("goose") / "data" / "sample_corpus.jsonl"))
+
+
+def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 64) -> Pipeline:
+    """The offline pipeline; ``batch_size`` is also the pool other passages' spans come from.
+
+    >>> offline_pipeline(num_options=5).operators[-1].num_options
+    5
+    """
+    return Pipeline(
+        [
+            PrepareText(),
+            HtmlToText(),
+            HeuristicMaskSpan(),
+            CorpusDistractors(),
+            FilterDistractors(min_distractors=num_options - 1),
+            AssembleTasks(num_options=num_options),
+        ],
+        seed=seed,
+        batch_size=batch_size,
+    )

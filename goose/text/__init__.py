@@ -1,0 +1,1 @@
+"""Text helpers shared by operators: segmentation into reasoning units, gold perturbations."""
