@@ -28,6 +28,7 @@ NEAR_DUPLICATE_SIMILARITY = 97.0
 a one-digit change in a long span is a near-duplicate, a changed step is not."""
 
 _WHITESPACE = re.compile(r"\s+")
+_TRAILING_PUNCTUATION = re.compile(r"[\s.!?;:,]+$")
 
 
 def letter_for(index: int) -> str:
@@ -54,14 +55,15 @@ def index_for(letter: str) -> int:
 
 
 def normalize_for_comparison(text: str) -> str:
-    """Case-folded NFKC text with runs of white space collapsed to one space.
+    """Case-folded NFKC text with runs of white space collapsed and closing punctuation removed.
 
-    Punctuation is kept on purpose: in code and equations it changes the meaning.
+    Other punctuation is kept on purpose: in code and equations it changes the meaning.
 
-    >>> normalize_for_comparison("  X =\\n 4 ")
+    >>> normalize_for_comparison("  X =\\n 4! ")
     'x = 4'
     """
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).casefold().strip()
+    collapsed = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).casefold()
+    return _TRAILING_PUNCTUATION.sub("", collapsed).strip()
 
 
 def similarity_matrix(left: Sequence[str], right: Sequence[str]) -> np.ndarray:

@@ -10,12 +10,15 @@ Two sources, interleaved in order of preference:
   size from *other* passages of the batch, same domain first, ranked by how many of their
   words occur near the ``[MASK]`` (plausible in context) and how close their length is
   to the gold's. At most ``max_per_source`` spans come from any one passage.
+* **decoy perturbations**: the best corpus span is perturbed as many times as the gold
+  was. Without them the gold's near-identical variants form the only cluster of similar
+  options, and "the answer is in the cluster" would be a shortcut.
 
 The batch is the corpus: larger ``Pipeline(batch_size=...)`` gives a richer pool.
 
 Input columns: ``source_id``, ``domain``, ``text``, ``gold``, ``span_start``, ``span_end``.
 Output columns: ``distractors`` (list of str, preferred first), ``distractor_sources``
-(``perturb:<edits>`` or ``corpus:<source_id>``). Drops: ``no_distractors`` (nothing at all
+(``perturb:<edits>``, ``corpus:<source_id>`` or ``decoy:<source_id>:<edits>``). Drops: ``no_distractors`` (nothing at all
 could be made; :class:`FilterDistractors` judges whether there are *enough*).
 
 >>> op = CorpusDistractors()
@@ -87,9 +90,12 @@ class CorpusDistractors(Operator):
             rng = context.rng(self.name, row["source_id"])
             perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations)
             corpus = self._corpus_spans(row, size, kind, pool)
+            decoys = perturbations(corpus[0].text, rng, max_variants=len(perturbed)) if corpus else []
             texts, sources = _interleave(
                 [(text, f"perturb:{edits}") for text, edits in perturbed],
-                [(c.text, f"corpus:{c.source_id}") for c in corpus],
+                [(c.text, f"corpus:{c.source_id}") for c in corpus[:1]]
+                + [(text, f"decoy:{corpus[0].source_id}:{edits}") for text, edits in decoys]
+                + [(c.text, f"corpus:{c.source_id}") for c in corpus[1:]],
             )
             if not texts:
                 outcomes.drop(index, "no_distractors", "no perturbation applies and no other passage has a span of this kind")

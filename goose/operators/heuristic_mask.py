@@ -15,8 +15,9 @@ length limits without leaking), ``no_reasoning_span`` (no window scores ``min_sc
 
 >>> from goose import Pipeline
 >>> text = "Find x. We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4. Done."
->>> Pipeline([HeuristicMaskSpan(min_span_chars=10)]).run([{"source_id": "d", "text": text}]).tasks["gold"][0].as_py()
-'We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4.'
+>>> masker = HeuristicMaskSpan(min_span_chars=10, max_span_fraction=0.7)
+>>> Pipeline([masker]).run([{"source_id": "d", "text": text}]).tasks["gold"][0].as_py()
+'Subtracting 3 gives 2x = 8. Dividing by 2, x = 4.'
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The ``goose`` command line: ``goose demo``, ``goose run``, ``goose show``."""

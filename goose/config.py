@@ -1,0 +1,121 @@
+"""Pipelines described in YAML, validated by pydantic, for ``goose run CONFIG.yaml``.
+
+A config names its input, the seed and batch size, and either a ready preset or the
+operators in order, each with its parameters::
+
+    input: data/passages.jsonl      # one path or a list; relative to this file
+    seed: 0
+    batch_size: 64
+    operators:
+      - PrepareText: {default_domain: math}
+      - HeuristicMaskSpan: {max_units: 3}
+      - CorpusDistractors: {}
+      - FilterDistractors: {min_distractors: 8}
+      - AssembleTasks: {num_options: 9}
+
+or, instead of ``operators``, ``preset: offline`` with ``preset_options: {num_options: 5}``.
+
+>>> RunConfig.model_validate({"input": "x.jsonl", "preset": "offline"}).batch_size
+64
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from goose.operators import OPERATORS
+from goose.pipeline import Operator, Pipeline
+from goose.presets import offline_pipeline
+
+PRESETS = {"offline": offline_pipeline}
+"""Preset builders by name."""
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used; the message says which key and what to change."""
+
+
+class RunConfig(BaseModel):
+    """A validated ``goose run`` config; see the module docstring for the YAML shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | list[str] = Field(description="Input path(s): .jsonl or .parquet, relative to the config file.")
+    seed: int = Field(0, description="Run seed: same input, config and seed give the same tasks.")
+    batch_size: int = Field(64, ge=1, description="Rows per batch (also the distractor pool size offline).")
+    preset: str | None = Field(None, description=f"A ready pipeline: one of {sorted(PRESETS)}.")
+    preset_options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the preset.")
+    operators: list[dict[str, dict[str, Any] | None]] | None = Field(
+        None, description="Operators in order, each a one-key mapping {Name: {parameter: value}}."
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; use one of {sorted(PRESETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_pipeline(self) -> RunConfig:
+        if (self.preset is None) == (self.operators is None):
+            raise ValueError("give either 'preset' or 'operators' (exactly one of them)")
+        if self.preset_options and self.preset is None:
+            raise ValueError("'preset_options' needs a 'preset'")
+        return self
+
+    def input_paths(self, base: Path) -> list[Path]:
+        """Input paths resolved against ``base`` (the config file's folder)."""
+        paths = [self.input] if isinstance(self.input, str) else self.input
+        return [(base / path) if not Path(path).is_absolute() else Path(path) for path in paths]
+
+    def build_pipeline(self) -> Pipeline:
+        """The pipeline this config describes."""
+        if self.preset is not None:
+            options = {"seed": self.seed, "batch_size": self.batch_size, **self.preset_options}
+            try:
+                return PRESETS[self.preset](**options)
+            except TypeError as error:
+                raise ConfigError(f"preset {self.preset!r}: {error}") from error
+        return Pipeline([_build_operator(i, step) for i, step in enumerate(self.operators or [])],
+                        seed=self.seed, batch_size=self.batch_size)
+
+
+def _build_operator(position: int, step: dict[str, dict[str, Any] | None]) -> Operator:
+    if len(step) != 1:
+        raise ConfigError(f"operators[{position}] must be one mapping like 'PrepareText: {{}}', got keys {sorted(step)}")
+    (name, params), = step.items()
+    if name not in OPERATORS:
+        raise ConfigError(f"operators[{position}]: unknown operator {name!r}; known: {', '.join(sorted(OPERATORS))}")
+    try:
+        return OPERATORS[name].model_validate(params or {})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"operators[{position}] {name}: {problems}") from error
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config; raises :class:`ConfigError` with the bad key.
+
+    >>> load_config("/nonexistent.yaml")
+    Traceback (most recent call last):
+    goose.config.ConfigError: config file /nonexistent.yaml does not exist
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping with keys such as 'input' and 'operators'")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"{path}: {problems}") from error

@@ -1,0 +1,72 @@
+"""The transport a back end implements; all policy (retries, caching, accounting) lives in
+:class:`goose.engines.engine.Engine`.
+
+A back end implements exactly one of:
+
+* :class:`BatchBackend` ``generate_batch(requests)``: one call for the whole batch, so an
+  in-process engine (vLLM, llama.cpp) schedules it;
+* :class:`RequestBackend` ``async send(request)``: one request, for servers; the engine
+  keeps many in flight.
+
+Either reports a failed request by returning (batch) or raising (request) a
+:class:`BackendError` with a :data:`~goose.engines.types.FailureKind`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from goose.engines.types import ChatRequest, Failure, FailureKind, Generation
+
+
+class BackendError(Exception):
+    """A failed request: ``kind`` says whether a retry can help (see ``TRANSIENT_FAILURES``).
+
+    >>> BackendError("rate_limited", "HTTP 429").failure().transient
+    True
+    """
+
+    def __init__(self, kind: FailureKind, message: str = "") -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+    def failure(self, attempts: int = 1) -> Failure:
+        """As a :class:`Failure` record."""
+        return Failure(kind=self.kind, message=self.message[:500], attempts=attempts)
+
+
+class Backend(ABC):
+    """What every back end tells about itself."""
+
+    name: str = "backend"
+    """Back-end kind, e.g. ``openai-http``; part of the cache key and of task lineage."""
+
+    model: str = ""
+    """Model name as the back end knows it; part of the cache key and of task lineage."""
+
+    supports_json_schema: bool = False
+    """Whether ``response_schema`` constrains decoding (else it is only asked for in the prompt)."""
+
+    def close(self) -> None:
+        """Release connections, processes or GPU memory (default: nothing to release)."""
+
+
+class BatchBackend(Backend):
+    """A back end that takes a whole batch in one call."""
+
+    @abstractmethod
+    def generate_batch(self, requests: Sequence[ChatRequest]) -> list[Generation | BackendError]:
+        """One result per request, in order; failures as :class:`BackendError` values."""
+
+
+class RequestBackend(Backend):
+    """A back end that answers one request at a time, asynchronously."""
+
+    @abstractmethod
+    async def send(self, request: ChatRequest, timeout: float) -> Generation:
+        """Answer one request within ``timeout`` seconds or raise :class:`BackendError`."""
+
+    async def aclose(self) -> None:
+        """Close async resources (default: nothing)."""

@@ -1,0 +1,223 @@
+"""The engine: one policy layer (caching, concurrency, retries, timeouts, accounting) over
+any back end. Operators talk only to an :class:`Engine`; they never import a back end.
+
+>>> from goose.engines.testing import ScriptedBackend
+>>> engine = Engine(ScriptedBackend(["4"]))
+>>> [g.text for g in engine.generate([ChatRequest.user("2 + 2?")], tag="demo")]
+['4']
+>>> engine.usage("demo").requests
+1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from goose.engines.backend import Backend, BackendError, BatchBackend, RequestBackend
+from goose.engines.cache import ResponseCache
+from goose.engines.types import TRANSIENT_FAILURES, ChatRequest, Failure, Generation
+from goose.engines.usage import EngineUsage
+
+T = TypeVar("T")
+
+
+class RetryPolicy(BaseModel):
+    """How hard to try: attempts, backoff with jitter, per-request timeout, requests in flight.
+
+    >>> RetryPolicy(max_attempts=2).max_in_flight
+    32
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(4, ge=1, description="Tries per request, the first included.")
+    initial_backoff: float = Field(0.5, ge=0, description="Seconds; backoff grows exponentially with full jitter.")
+    max_backoff: float = Field(20.0, ge=0, description="Longest wait between two tries, seconds.")
+    timeout: float = Field(120.0, gt=0, description="Seconds one request may take before it counts as a timeout.")
+    max_in_flight: int = Field(32, ge=1, description="Requests in flight at once (server back ends).")
+
+
+class Engine:
+    """Runs batches of :class:`ChatRequest` on a back end with caching, retries and accounting.
+
+    ``cache`` is a :class:`ResponseCache` or a path for one (``None``: no cache).
+    ``generate`` returns one :class:`Generation` or :class:`Failure` per request, in order;
+    it never raises for a failed request.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        cache: ResponseCache | str | Path | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not isinstance(backend, (BatchBackend, RequestBackend)):
+            raise TypeError(f"{type(backend).__name__} must subclass BatchBackend or RequestBackend")
+        self.backend = backend
+        self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.retry = retry or RetryPolicy()
+        self._usage: dict[str, EngineUsage] = defaultdict(EngineUsage)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        """Back-end kind, recorded in task lineage."""
+        return self.backend.name
+
+    @property
+    def model(self) -> str:
+        """Model name, recorded in task lineage."""
+        return self.backend.model
+
+    def usage(self, tag: str | None = None) -> EngineUsage:
+        """Counters for one tag, or all tags added up when ``tag`` is None."""
+        if tag is not None:
+            return self._usage[tag]
+        total = EngineUsage()
+        for usage in self._usage.values():
+            total.merge(usage)
+        return total
+
+    def usage_by_tag(self) -> dict[str, EngineUsage]:
+        """Counters per tag (usually per operator)."""
+        return dict(self._usage)
+
+    def generate(self, requests: Sequence[ChatRequest], *, tag: str = "default") -> list[Generation | Failure]:
+        """Answer every request: from the cache where possible, else from the back end."""
+        usage = self._usage[tag]
+        started = time.perf_counter()
+        results: list[Generation | Failure | None] = [None] * len(requests)
+        keys = [ResponseCache.key(self.backend.name, self.backend.model, r) for r in requests] if self.cache is not None else []
+        if self.cache is not None:
+            for index, generation in _lookup(self.cache, keys).items():
+                results[index] = generation
+                usage.cache_hits += 1
+        pending = [i for i, result in enumerate(results) if result is None]
+        if pending:
+            answered = self._send([requests[i] for i in pending], [keys[i] for i in pending] if keys else None, usage)
+            for index, result in zip(pending, answered):
+                results[index] = result
+        for result in results:
+            if isinstance(result, Failure):
+                usage.failures[result.kind] += 1
+            elif result is not None and not result.cached:
+                usage.prompt_tokens += result.prompt_tokens
+                usage.completion_tokens += result.completion_tokens
+        usage.seconds += time.perf_counter() - started
+        return [result for result in results if result is not None]
+
+    def close(self) -> None:
+        """Close the back end, the event loop and the cache."""
+        if isinstance(self.backend, RequestBackend) and self._loop is not None:
+            self._run(self.backend.aclose())
+        self.backend.close()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=5)
+            self._loop = None
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _send(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+        usage.requests += len(requests)
+        if isinstance(self.backend, BatchBackend):
+            return self._send_batches(requests, keys, usage)
+        return self._run(self._send_concurrently(requests, keys, usage))
+
+    def _send_batches(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+        assert isinstance(self.backend, BatchBackend)
+        results: list[Generation | Failure | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        for attempt in range(1, self.retry.max_attempts + 1):
+            if attempt > 1:
+                usage.retries += len(pending)
+                time.sleep(min(self.retry.max_backoff, self.retry.initial_backoff * 2 ** (attempt - 2)))
+            answers = self.backend.generate_batch([requests[i] for i in pending])
+            if len(answers) != len(pending):
+                raise RuntimeError(f"{type(self.backend).__name__} returned {len(answers)} results for {len(pending)} requests")
+            retry_next: list[int] = []
+            stored: list[tuple[str, Generation]] = []
+            for index, answer in zip(pending, answers):
+                if isinstance(answer, Generation):
+                    results[index] = answer
+                    if keys is not None:
+                        stored.append((keys[index], answer))
+                elif answer.kind in TRANSIENT_FAILURES and attempt < self.retry.max_attempts:
+                    retry_next.append(index)
+                else:
+                    results[index] = answer.failure(attempts=attempt)
+            if self.cache is not None:
+                self.cache.put_many(stored)
+            pending = retry_next
+            if not pending:
+                break
+        return [r for r in results if r is not None]
+
+    async def _send_concurrently(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+        assert isinstance(self.backend, RequestBackend)
+        backend = self.backend
+        slots = asyncio.Semaphore(self.retry.max_in_flight)
+        policy = self.retry
+
+        def count_retry(_state: Any) -> None:
+            usage.retries += 1
+
+        async def one(index: int) -> Generation | Failure:
+            attempts = 0
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(policy.max_attempts),
+                wait=wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff),
+                retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.kind in TRANSIENT_FAILURES),
+                before_sleep=count_retry,
+                reraise=True,
+            )
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        attempts += 1
+                        async with slots:
+                            try:
+                                generation = await asyncio.wait_for(backend.send(requests[index], policy.timeout), policy.timeout)
+                            except asyncio.TimeoutError as error:
+                                raise BackendError("timeout", f"no answer in {policy.timeout} s") from error
+            except BackendError as error:
+                return error.failure(attempts=attempts)
+            if self.cache is not None and keys is not None:
+                self.cache.put(keys[index], generation)
+            return generation
+
+        return list(await asyncio.gather(*(one(i) for i in range(len(requests)))))
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the engine's own event loop thread, so clients stay bound to one loop and
+        this works from notebooks that already run a loop."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.Thread(target=self._loop.run_forever, name="goose-engine", daemon=True)
+            self._loop_thread.start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+def _lookup(cache: ResponseCache, keys: list[str]) -> dict[int, Generation]:
+    found = cache.get_many(keys)
+    return {index: found[key] for index, key in enumerate(keys) if key in found}

@@ -1,0 +1,111 @@
+"""The goose command: demo, run (YAML), show; the demo's promises."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import goose
+from goose.cli.main import main
+from goose.config import ConfigError, load_config
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_demo_writes_at_least_20_valid_tasks_and_accounts_for_every_row(demo_dir):
+    tasks = pq.read_table(demo_dir / "tasks.parquet")
+    rejects = pq.read_table(demo_dir / "rejects.parquet")
+    assert tasks.num_rows >= 20
+    validated = goose.table_to_tasks(tasks)
+    assert all(len(task.options) == 9 for task in validated)
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    corpus_rows = sum(1 for line in goose.sample_corpus_path().read_text().splitlines() if line.strip())
+    assert summary["rows_in"] == corpus_rows == tasks.num_rows + rejects.num_rows
+    assert summary["accounted"] is True
+
+
+def test_demo_output_starts_with_the_goosereason_columns(demo_dir):
+    assert pq.read_schema(demo_dir / "tasks.parquet").names[:3] == ["question", "options", "answer"]
+
+
+def test_demo_is_byte_identical_for_the_same_seed(demo_dir, tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tasks.parquet").read_bytes() == (demo_dir / "tasks.parquet").read_bytes()
+
+
+def test_demo_with_another_seed_gives_other_tasks(demo_dir, tmp_path):
+    CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--seed", "7"])
+    assert (tmp_path / "tasks.parquet").read_bytes() != (demo_dir / "tasks.parquet").read_bytes()
+
+
+def test_show_prints_tasks_and_rejects(demo_dir):
+    shown = CliRunner().invoke(main, ["show", str(demo_dir), "-n", "2"])
+    assert shown.exit_code == 0 and shown.output.count("answer:") == 2 and "[MASK]" in shown.output
+    rejects = CliRunner().invoke(main, ["show", str(demo_dir), "--rejects"])
+    assert rejects.exit_code == 0
+
+
+def _write_config(tmp_path, body: str):
+    corpus = tmp_path / "passages.jsonl"
+    corpus.write_text(goose.sample_corpus_path().read_text(encoding="utf-8"), encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text(body, encoding="utf-8")
+    return config
+
+
+def test_run_with_operators_from_yaml(tmp_path):
+    config = _write_config(
+        tmp_path,
+        "input: passages.jsonl\nseed: 3\nbatch_size: 48\noperators:\n"
+        "  - PrepareText: {}\n  - HeuristicMaskSpan: {max_units: 3}\n  - CorpusDistractors: {}\n"
+        "  - FilterDistractors: {min_distractors: 4}\n  - AssembleTasks: {num_options: 5}\n",
+    )
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    tasks = goose.table_to_tasks(pq.read_table(tmp_path / "out" / "tasks.parquet"))
+    assert tasks and all(len(task.options) == 5 and task.lineage.seed == 3 for task in tasks)
+
+
+def test_run_with_a_preset(tmp_path):
+    config = _write_config(tmp_path, "input: passages.jsonl\npreset: offline\npreset_options: {num_options: 4}\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out" / "tasks.parquet").num_rows >= 20
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("input: passages.jsonl\npreset: offline\nbatchsize: 3\n", "batchsize"),
+        ("input: passages.jsonl\noperators:\n  - PrepareTxt: {}\n", "unknown operator 'PrepareTxt'"),
+        ("input: passages.jsonl\noperators:\n  - HeuristicMaskSpan: {max_unit: 3}\n", "max_unit"),
+        ("input: passages.jsonl\noperators:\n  - AssembleTasks: {num_options: 40}\n", "num_options"),
+        ("input: passages.jsonl\n", "either 'preset' or 'operators'"),
+        ("input: passages.jsonl\npreset: nope\n", "unknown preset"),
+        ("- just a list\n", "must hold a mapping"),
+        ("input: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path, body, message):
+    config = _write_config(tmp_path, body)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(config).build_pipeline()
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "Error" in result.output
+
+
+def test_run_reports_a_missing_input_file(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("input: nowhere.jsonl\npreset: offline\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "nowhere.jsonl" in result.output
