@@ -14,6 +14,13 @@ operators in order, each with its parameters::
       - AssembleTasks: {num_options: 9}
 
 or, instead of ``operators``, ``preset: offline`` with ``preset_options: {num_options: 5}``.
+Pipelines with LLM steps add an ``engine`` (see :class:`goose.engines.EngineConfig`)::
+
+    engine:
+      backend: openai                # local (llama.cpp on CPU), openai (any compatible server), vllm
+      base_url: http://127.0.0.1:8000/v1
+      model: Qwen/Qwen2.5-7B-Instruct
+      cache: cache/responses.sqlite  # relative to this file; a re-run pays for no answered request
 
 >>> RunConfig.model_validate({"input": "x.jsonl", "preset": "offline"}).batch_size
 64
@@ -27,6 +34,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from goose.engines import EngineConfig
 from goose.operators import OPERATORS
 from goose.pipeline import Operator, Pipeline
 from goose.presets import offline_pipeline
@@ -52,6 +60,7 @@ class RunConfig(BaseModel):
     operators: list[dict[str, dict[str, Any] | None]] | None = Field(
         None, description="Operators in order, each a one-key mapping {Name: {parameter: value}}."
     )
+    engine: EngineConfig | None = Field(None, description="The LLM engine of steps that make LLM calls.")
 
     @field_validator("preset")
     @classmethod
@@ -73,16 +82,25 @@ class RunConfig(BaseModel):
         paths = [self.input] if isinstance(self.input, str) else self.input
         return [(base / path) if not Path(path).is_absolute() else Path(path) for path in paths]
 
-    def build_pipeline(self) -> Pipeline:
-        """The pipeline this config describes."""
+    def build_pipeline(self, base: Path | None = None) -> Pipeline:
+        """The pipeline this config describes, with its engine (if any) built; a relative
+        engine cache path is resolved against ``base`` (the config file's folder).
+        The caller closes ``pipeline.engine`` when the run is over."""
         if self.preset is not None:
             options = {"seed": self.seed, "batch_size": self.batch_size, **self.preset_options}
             try:
-                return PRESETS[self.preset](**options)
+                pipeline = PRESETS[self.preset](**options)
             except TypeError as error:
                 raise ConfigError(f"preset {self.preset!r}: {error}") from error
-        return Pipeline([_build_operator(i, step) for i, step in enumerate(self.operators or [])],
-                        seed=self.seed, batch_size=self.batch_size)
+            operators = pipeline.operators
+        else:
+            operators = [_build_operator(i, step) for i, step in enumerate(self.operators or [])]
+        needs_engine = [op.name for op in operators if op.uses_engine]
+        if needs_engine and self.engine is None:
+            raise ConfigError(f"{', '.join(needs_engine)} make(s) LLM calls: add an 'engine:' section "
+                              "(e.g. 'engine: {backend: local}')")
+        engine = self.engine.build(base) if self.engine is not None and needs_engine else None
+        return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=engine)
 
 
 def _build_operator(position: int, step: dict[str, dict[str, Any] | None]) -> Operator:

@@ -64,6 +64,12 @@ def run_to_directory(pipeline: Pipeline, source: Source, out_dir: str | Path, *,
         "operators": [op.label for op in pipeline.operators],
         "steps": [step.as_dict() for step in totals],
     }
+    if pipeline.engine is not None:
+        summary["engine"] = {
+            "backend": pipeline.engine.name,
+            "model": pipeline.engine.model,
+            **pipeline.engine.usage().as_dict(),
+        }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return result
 

@@ -7,6 +7,7 @@ unchanged on each back end" is tested, not assumed.
 
 from __future__ import annotations
 
+import json
 import math
 
 from pydantic import BaseModel
@@ -24,6 +25,15 @@ QUESTION = (
     "Which option is a prime number?\nA. 4\nB. 7\nC. 9\n"
     "Reply with JSON: {\"letter\": <one of A, B, C>, \"reason\": <a short sentence>}."
 )
+
+
+def assert_verdict_json(result: Generation | Failure) -> None:
+    """A schema-constrained answer parses as a Verdict, or (cut off by max_tokens) is a JSON prefix."""
+    assert isinstance(result, Generation), result
+    if result.finish_reasons[:1] == ["stop"]:
+        Verdict.model_validate(json.loads(result.text))
+    else:
+        assert result.text.lstrip().startswith("{"), result.text
 
 
 def check_engine(engine: Engine, *, expect_logprobs: bool = True) -> None:

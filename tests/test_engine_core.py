@@ -211,3 +211,15 @@ def test_changing_the_parser_never_pays_twice(tmp_path):
         assert generate_json(engine, [request], Pair) == [Pair(a=3, b="z")]
         parsed = [parse_json_answer(g.text, Other) for g in engine.generate([request.model_copy(update={"response_schema": Pair.model_json_schema()})])]
     assert parsed == [Other(a=3)] and len(backend.received) == 1
+
+
+def test_identical_seeded_requests_in_one_call_are_sent_once():
+    backend = ScriptedBackend(lambda request: request.messages[-1]["content"] * 2)
+    engine = Engine(backend)
+    unseeded = ChatRequest.user("u", SamplingParams(seed=None, temperature=1.0))
+    batch = [ChatRequest.user("a"), ChatRequest.user("b"), ChatRequest.user("a"), unseeded, unseeded]
+    results = engine.generate(batch, tag="t")
+    assert [r.text for r in results] == ["aa", "bb", "aa", "uu", "uu"]
+    assert [r.messages[-1]["content"] for r in backend.received] == ["a", "b", "u", "u"]  # unseeded: both sent
+    assert results[2].cached and not results[0].cached
+    assert engine.usage("t").requests == 4 and engine.usage("t").cache_hits == 1

@@ -41,7 +41,7 @@ def run(config: Path, out_dir: Path) -> None:
     """Run the pipeline described in CONFIG (YAML)."""
     try:
         settings = load_config(config)
-        pipeline = settings.build_pipeline()
+        pipeline = settings.build_pipeline(config.parent)
         inputs = settings.input_paths(config.parent)
         missing = [str(path) for path in inputs if not path.exists()]
         if missing:
@@ -80,7 +80,11 @@ def show(run_dir: Path, count: int, rejects: bool) -> None:
 
 
 def _run_and_report(pipeline, source, out_dir: Path) -> None:
-    result = run_to_directory(pipeline, source, out_dir, progress=True)
+    try:
+        result = run_to_directory(pipeline, source, out_dir, progress=True)
+    finally:
+        if pipeline.engine is not None:
+            pipeline.engine.close()
     click.echo(result.summary())
     click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks) and {out_dir / REJECTS_FILE} "
                f"({result.rejects.num_rows} rejects); see them with 'goose show {out_dir}'")

@@ -8,6 +8,7 @@
 
 from goose.engines.backend import Backend, BackendError, BatchBackend, RequestBackend
 from goose.engines.cache import ResponseCache
+from goose.engines.config import EngineConfig
 from goose.engines.engine import Engine, RetryPolicy
 from goose.engines.structured import generate_json, parse_json_answer
 from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
@@ -19,6 +20,7 @@ __all__ = [
     "BatchBackend",
     "ChatRequest",
     "Engine",
+    "EngineConfig",
     "EngineUsage",
     "Failure",
     "Generation",

@@ -94,20 +94,38 @@ class Engine:
         return dict(self._usage)
 
     def generate(self, requests: Sequence[ChatRequest], *, tag: str = "default") -> list[Generation | Failure]:
-        """Answer every request: from the cache where possible, else from the back end."""
+        """Answer every request: from the cache where possible, else from the back end.
+
+        Identical seeded requests in one call are sent once and share the answer (they
+        would get the same answer anyway); such copies count as cache hits.
+        """
         usage = self._usage[tag]
         started = time.perf_counter()
+        keys = [ResponseCache.key(self.backend.name, self.backend.model, r) for r in requests]
         results: list[Generation | Failure | None] = [None] * len(requests)
-        keys = [ResponseCache.key(self.backend.name, self.backend.model, r) for r in requests] if self.cache is not None else []
         if self.cache is not None:
             for index, generation in _lookup(self.cache, keys).items():
                 results[index] = generation
                 usage.cache_hits += 1
-        pending = [i for i, result in enumerate(results) if result is None]
+        first_of: dict[str, int] = {}
+        copies: list[tuple[int, int]] = []
+        pending: list[int] = []
+        for index, result in enumerate(results):
+            if result is not None:
+                continue
+            if requests[index].sampling.seed is not None and keys[index] in first_of:
+                copies.append((index, first_of[keys[index]]))
+                continue
+            first_of.setdefault(keys[index], index)
+            pending.append(index)
         if pending:
-            answered = self._send([requests[i] for i in pending], [keys[i] for i in pending] if keys else None, usage)
+            answered = self._send([requests[i] for i in pending], [keys[i] for i in pending], usage)
             for index, result in zip(pending, answered):
                 results[index] = result
+        for index, original in copies:
+            result = results[original]
+            results[index] = result.model_copy(update={"cached": True}) if isinstance(result, Generation) else result
+            usage.cache_hits += isinstance(result, Generation)
         for result in results:
             if isinstance(result, Failure):
                 usage.failures[result.kind] += 1
@@ -138,13 +156,13 @@ class Engine:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def _send(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+    def _send(self, requests: list[ChatRequest], keys: list[str], usage: EngineUsage) -> list[Generation | Failure]:
         usage.requests += len(requests)
         if isinstance(self.backend, BatchBackend):
             return self._send_batches(requests, keys, usage)
         return self._run(self._send_concurrently(requests, keys, usage))
 
-    def _send_batches(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+    def _send_batches(self, requests: list[ChatRequest], keys: list[str], usage: EngineUsage) -> list[Generation | Failure]:
         assert isinstance(self.backend, BatchBackend)
         results: list[Generation | Failure | None] = [None] * len(requests)
         pending = list(range(len(requests)))
@@ -160,8 +178,7 @@ class Engine:
             for index, answer in zip(pending, answers):
                 if isinstance(answer, Generation):
                     results[index] = answer
-                    if keys is not None:
-                        stored.append((keys[index], answer))
+                    stored.append((keys[index], answer))
                 elif answer.kind in TRANSIENT_FAILURES and attempt < self.retry.max_attempts:
                     retry_next.append(index)
                 else:
@@ -173,7 +190,7 @@ class Engine:
                 break
         return [r for r in results if r is not None]
 
-    async def _send_concurrently(self, requests: list[ChatRequest], keys: list[str] | None, usage: EngineUsage) -> list[Generation | Failure]:
+    async def _send_concurrently(self, requests: list[ChatRequest], keys: list[str], usage: EngineUsage) -> list[Generation | Failure]:
         assert isinstance(self.backend, RequestBackend)
         backend = self.backend
         slots = asyncio.Semaphore(self.retry.max_in_flight)
@@ -202,7 +219,7 @@ class Engine:
                                 raise BackendError("timeout", f"no answer in {policy.timeout} s") from error
             except BackendError as error:
                 return error.failure(attempts=attempts)
-            if self.cache is not None and keys is not None:
+            if self.cache is not None:
                 self.cache.put(keys[index], generation)
             return generation
 

@@ -18,6 +18,7 @@ FailureKind = Literal[
     "connection",
     "bad_request",
     "bad_response",
+    "garbled_response",
     "malformed_json",
     "schema_mismatch",
     "empty_response",
@@ -25,8 +26,13 @@ FailureKind = Literal[
 ]
 """Why a request produced no usable answer; used in drop reasons and usage counters."""
 
-TRANSIENT_FAILURES: frozenset[str] = frozenset({"timeout", "rate_limited", "server_error", "connection"})
-"""Failures worth retrying with backoff: the same request may well succeed later."""
+TRANSIENT_FAILURES: frozenset[str] = frozenset(
+    {"timeout", "rate_limited", "server_error", "connection", "garbled_response"}
+)
+"""Failures worth retrying with backoff: the same request may well succeed later.
+``garbled_response`` (a success status whose body is not JSON, e.g. cut off by a proxy) is
+one of them; ``bad_response`` (well-formed JSON that is not a chat completion) is not: the
+same server would answer the same way again."""
 
 
 class SamplingParams(BaseModel):

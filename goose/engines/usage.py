@@ -34,6 +34,35 @@ class EngineUsage:
         self.failures.update(other.failures)
         self.seconds += other.seconds
 
+    def copy(self) -> EngineUsage:
+        """An independent snapshot of these counters."""
+        snapshot = EngineUsage()
+        snapshot.merge(self)
+        return snapshot
+
+    def since(self, earlier: EngineUsage) -> EngineUsage:
+        """The counters accrued after the snapshot ``earlier`` (e.g. during one operator call).
+
+        >>> before = EngineUsage(requests=2)
+        >>> EngineUsage(requests=5, cache_hits=1).since(before).requests
+        3
+        """
+        delta = EngineUsage(
+            requests=self.requests - earlier.requests,
+            cache_hits=self.cache_hits - earlier.cache_hits,
+            prompt_tokens=self.prompt_tokens - earlier.prompt_tokens,
+            completion_tokens=self.completion_tokens - earlier.completion_tokens,
+            retries=self.retries - earlier.retries,
+            seconds=self.seconds - earlier.seconds,
+        )
+        delta.failures = +(self.failures - earlier.failures)
+        return delta
+
+    @property
+    def calls(self) -> int:
+        """Requests answered either way: sent to the back end or served from the cache."""
+        return self.requests + self.cache_hits
+
     def as_dict(self) -> dict:
         """Plain dict for summaries and JSON reports."""
         return {

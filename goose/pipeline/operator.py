@@ -23,11 +23,14 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from goose.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Run-wide facts an operator may read: the seed and the pipeline's operator labels.
+    """Run-wide facts an operator may read: the seed, the pipeline's operator labels and the
+    LLM engine (``None`` for a pipeline without one).
 
     Randomness is drawn per row from ``rng(key, ...)``, so a row's result does not depend
     on which batch (or which worker) it landed in.
@@ -68,6 +72,7 @@ class RunContext:
 
     seed: int = 0
     operators: tuple[str, ...] = ()
+    engine: Engine | None = None
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator seeded by the run seed and ``keys`` (e.g. operator name, source id)."""
@@ -80,6 +85,8 @@ class Operator(BaseModel, ABC):
 
     ``requires`` names the input columns the operator reads, ``produces`` the columns it
     adds or rewrites; :class:`goose.Pipeline` checks them before the first batch runs.
+    An operator with ``uses_engine = True`` sends its LLM requests through
+    ``context.engine`` (one ``generate`` call per batch) and never imports a back end.
     Every row of the input batch must come back either in ``kept`` or as a :class:`Drop`.
     Operators must accept an empty batch.
     """
@@ -89,6 +96,7 @@ class Operator(BaseModel, ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     produces: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
+    uses_engine: ClassVar[bool] = False
 
     @property
     def name(self) -> str:

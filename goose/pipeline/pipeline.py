@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from goose.engines import Engine
 from goose.pipeline.operator import BatchResult, Operator, RunContext
 from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches
 from goose.pipeline.stats import OperatorStats
@@ -65,13 +66,24 @@ class PipelineResult:
         return self.rows_in == self.tasks.num_rows + self.rejects.num_rows
 
     def summary(self) -> str:
-        """A short table of rows in/out and drops per step, for terminals and logs."""
+        """A short table of rows in/out and drops per step, then the LLM calls of the steps
+        that made any, for terminals and logs."""
         lines = [f"{'step':<22}{'in':>8}{'out':>8}{'dropped':>9}{'sec':>8}  top drop reasons"]
         for step in self.stats:
             reasons = ", ".join(f"{reason} {count}" for reason, count in step.drops.most_common(3))
             lines.append(
                 f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}{step.seconds:>8.2f}  {reasons}"
             )
+        llm_steps = [step for step in self.stats if step.engine is not None]
+        if llm_steps:
+            lines.append(f"{'LLM calls':<22}{'sent':>8}{'cached':>8}{'prompt tok':>12}{'compl tok':>11}"
+                         f"{'retries':>9}  failures")
+            for step in llm_steps:
+                usage = step.engine
+                assert usage is not None
+                failures = ", ".join(f"{kind} {count}" for kind, count in usage.failures.most_common()) or "-"
+                lines.append(f"{step.name:<22}{usage.requests:>8}{usage.cache_hits:>8}{usage.prompt_tokens:>12}"
+                             f"{usage.completion_tokens:>11}{usage.retries:>9}  {failures}")
         lines.append(
             f"rows in {self.rows_in} = kept {self.tasks.num_rows} + rejected {self.rejects.num_rows}"
             + ("" if self.accounted else "  (MISMATCH: please report this as a goose bug)")
@@ -84,13 +96,18 @@ class Pipeline:
 
     ``seed`` makes runs reproducible: the same input, operators and seed give the same output.
     ``batch_size`` bounds memory and is the unit handed to each operator (and to LLM engines).
+    ``engine`` answers the LLM requests of operators that make any (``uses_engine``); the
+    pipeline does not own it: close it when done (``with engine: ...``). Its requests,
+    cache hits and tokens are counted per step in the run's stats.
 
     >>> Pipeline([], batch_size=0)
     Traceback (most recent call last):
     ValueError: batch_size must be at least 1, got 0
     """
 
-    def __init__(self, operators: Sequence[Operator], *, seed: int = 0, batch_size: int = 64) -> None:
+    def __init__(
+        self, operators: Sequence[Operator], *, seed: int = 0, batch_size: int = 64, engine: Engine | None = None
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         for operator in operators:
@@ -99,7 +116,8 @@ class Pipeline:
         self.operators = list(operators)
         self.seed = seed
         self.batch_size = batch_size
-        self.context = RunContext(seed=seed, operators=tuple(op.label for op in self.operators))
+        self.engine = engine
+        self.context = RunContext(seed=seed, operators=tuple(op.label for op in self.operators), engine=engine)
 
     def __repr__(self) -> str:
         steps = ", ".join(repr(op) for op in self.operators)
@@ -115,6 +133,11 @@ class Pipeline:
         """
         available = set(input_columns)
         for operator in self.operators:
+            if operator.uses_engine and self.engine is None:
+                raise PipelineError(
+                    f"{operator.name} makes LLM calls but the pipeline has no engine; pass one, e.g. "
+                    "Pipeline(steps, engine=EngineConfig(backend='local').build()), or 'engine:' in a YAML run"
+                )
             missing = [name for name in operator.required_columns() if name not in available]
             if missing:
                 raise PipelineError(
@@ -131,11 +154,15 @@ class Pipeline:
         stats = [read_stats]
         rejects = [_read_rejects(read_drops)]
         for operator in self.operators:
+            usage_before = self.engine.usage().copy() if self.engine is not None else None
             started = time.perf_counter()
             result = operator.process(table, self.context)
             seconds = time.perf_counter() - started
             _check_contract(operator, table, result)
             step = OperatorStats(operator.name, table.num_rows, result.kept.num_rows, seconds=seconds)
+            if usage_before is not None and self.engine is not None:
+                used = self.engine.usage().since(usage_before)
+                step.engine = used if used.calls or used.failures else None
             step.drops.update(drop.reason for drop in result.drops)
             stats.append(step)
             rejects.append(_operator_rejects(operator.name, table, result))

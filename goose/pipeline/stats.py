@@ -1,4 +1,5 @@
-"""Per-operator counters of a run: rows in and out, drops by reason, seconds.
+"""Per-operator counters of a run: rows in and out, drops by reason, seconds, and the LLM
+engine's requests, cache hits, tokens and failures for operators that use one.
 
 >>> stats = OperatorStats("PrepareText", rows_in=3, rows_out=2, drops={"empty_text": 1})
 >>> stats.accounted
@@ -10,16 +11,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from goose.engines.usage import EngineUsage
+
 
 @dataclass
 class OperatorStats:
-    """Counters of one operator over a run; ``merge`` adds another batch's counters."""
+    """Counters of one operator over a run; ``merge`` adds another batch's counters.
+
+    ``engine`` is ``None`` for a step that made no LLM call.
+    """
 
     name: str
     rows_in: int = 0
     rows_out: int = 0
     drops: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    engine: EngineUsage | None = None
 
     def __post_init__(self) -> None:
         self.drops = Counter(self.drops)
@@ -40,13 +47,20 @@ class OperatorStats:
         self.rows_out += other.rows_out
         self.drops.update(other.drops)
         self.seconds += other.seconds
+        if other.engine is not None:
+            if self.engine is None:
+                self.engine = EngineUsage()
+            self.engine.merge(other.engine)
 
     def as_dict(self) -> dict:
         """Plain dict for JSON reports."""
-        return {
+        report = {
             "operator": self.name,
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
             "dropped": dict(sorted(self.drops.items())),
             "seconds": round(self.seconds, 4),
         }
+        if self.engine is not None:
+            report["engine"] = self.engine.as_dict()
+        return report
