@@ -120,6 +120,11 @@ class Operator(BaseModel, ABC):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         """Map one batch to kept rows and drops."""
 
+    def start_run(self) -> None:
+        """Called by the pipeline before a run's first batch. The rare operator that must
+        remember earlier batches (a run-wide dedup index) clears that memory here; pure
+        operators, the rule, do nothing."""
+
 
 class RowOutcomes:
     """Collects per-row decisions of an operator and turns them into a :class:`BatchResult`.

@@ -172,6 +172,8 @@ class Pipeline:
     def stream(self, source: Source, *, progress: bool = False) -> Iterator[BatchOutcome]:
         """Yield one :class:`BatchOutcome` per input batch (bounded memory for big inputs)."""
         checked = False
+        for operator in self.operators:
+            operator.start_run()
         with tqdm(total=count_rows(source), unit="rows", disable=not progress, desc="goose") as bar:
             for batch in read_batches(source, self.batch_size):
                 if not checked and batch.table.num_rows:
