@@ -6,14 +6,27 @@
 
 from goose.operators.assemble_tasks import AssembleTasks
 from goose.operators.corpus_distractors import CorpusDistractors
+from goose.operators.decontaminate import Decontaminate
 from goose.operators.filter_distractors import FilterDistractors
 from goose.operators.heuristic_mask import HeuristicMaskSpan
 from goose.operators.html_to_text import HtmlToText
+from goose.operators.minhash_dedup import MinHashDedup
 from goose.operators.prepare_text import PrepareText
+from goose.operators.quality_filter import QualityFilter
 
 OPERATORS = {
     cls.__name__: cls
-    for cls in (PrepareText, HtmlToText, HeuristicMaskSpan, CorpusDistractors, FilterDistractors, AssembleTasks)
+    for cls in (
+        PrepareText,
+        HtmlToText,
+        QualityFilter,
+        HeuristicMaskSpan,
+        CorpusDistractors,
+        FilterDistractors,
+        AssembleTasks,
+        MinHashDedup,
+        Decontaminate,
+    )
 }
 """Operator classes by name, for pipelines described in YAML."""
 
@@ -21,8 +34,11 @@ __all__ = [
     "OPERATORS",
     "AssembleTasks",
     "CorpusDistractors",
+    "Decontaminate",
     "FilterDistractors",
     "HeuristicMaskSpan",
     "HtmlToText",
+    "MinHashDedup",
     "PrepareText",
+    "QualityFilter",
 ]

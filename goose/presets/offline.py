@@ -1,10 +1,11 @@
 """The offline pipeline: no GPU, no API key, no download. What ``goose demo`` runs.
 
-clean text -> extract HTML -> pick a reasoning span (spaCy sentencizer + heuristics)
--> distractors from gold perturbations and other passages -> quality filter -> tasks.
+clean text -> extract HTML -> quality filter -> drop near-duplicate documents (MinHash)
+-> pick a reasoning span (spaCy sentencizer + heuristics) -> distractors from gold
+perturbations and other passages -> distractor quality filter -> tasks.
 
->>> [op.name for op in offline_pipeline().operators][:3]
-['PrepareText', 'HtmlToText', 'HeuristicMaskSpan']
+>>> [op.name for op in offline_pipeline().operators][:5]
+['PrepareText', 'HtmlToText', 'QualityFilter', 'MinHashDedup', 'HeuristicMaskSpan']
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from goose.operators import (
     FilterDistractors,
     HeuristicMaskSpan,
     HtmlToText,
+    MinHashDedup,
     PrepareText,
+    QualityFilter,
 )
 from goose.pipeline import Pipeline
 
@@ -43,6 +46,8 @@ def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 6
         [
             PrepareText(),
             HtmlToText(),
+            QualityFilter(),
+            MinHashDedup(),
             HeuristicMaskSpan(),
             CorpusDistractors(),
             FilterDistractors(min_distractors=num_options - 1),

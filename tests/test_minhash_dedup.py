@@ -1,0 +1,172 @@
+"""Tests of goose.dedup.minhash and the MinHashDedup operator: drops, stability, agreement with datasketch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from datasketch.lsh import _optimal_param
+
+from goose import Pipeline
+from goose.dedup import (
+    MinHashParams,
+    duplicate_pairs,
+    find_duplicates,
+    reference_duplicate_pairs,
+    shingle_hashes,
+    shingles,
+    signatures,
+)
+from goose.operators.minhash_dedup import MinHashDedup
+
+WORDS = np.array([f"w{i}" for i in range(3000)])
+
+
+def random_text(rng: np.random.Generator, size: int = 120) -> str:
+    return " ".join(WORDS[rng.integers(0, len(WORDS), size)])
+
+
+def edit(text: str, rng: np.random.Generator, changes: int) -> str:
+    words = text.split()
+    for position in rng.choice(len(words), size=changes, replace=False):
+        words[position] = "changed" + str(position)
+    return " ".join(words)
+
+
+@pytest.fixture
+def corpus() -> list[str]:
+    rng = np.random.default_rng(7)
+    base = [random_text(rng) for _ in range(6)]
+    # 0: original, 1: exact copy of 0, 2: different, 3: near copy of 0 (2 words of 120), 4: different
+    return [base[0], base[0], base[1], edit(base[0], rng, 2), base[2]]
+
+
+def dedup(rows: list[dict], batch_size: int = 64, **params) -> tuple[list[str], list[tuple[str, str]]]:
+    result = Pipeline([MinHashDedup(**params)], batch_size=batch_size).run(rows)
+    rejects = list(zip(result.rejects.column("source_id").to_pylist(), result.rejects.column("detail").to_pylist()))
+    return result.tasks.column("source_id").to_pylist(), rejects
+
+
+def test_exact_and_near_duplicates_dropped_different_kept(corpus: list[str]) -> None:
+    rows = [{"source_id": f"d{i}", "text": text} for i, text in enumerate(corpus)]
+    kept, rejects = dedup(rows)
+    assert kept == ["d0", "d2", "d4"]
+    assert [source for source, _ in rejects] == ["d1", "d3"]
+    assert all(detail.startswith("near-duplicate of source_id d0 (estimated Jaccard") for _, detail in rejects)
+    result = Pipeline([MinHashDedup()]).run(rows)
+    assert set(result.rejects.column("reason").to_pylist()) == {"near_duplicate"} and result.accounted
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 64])
+def test_same_result_for_any_batch_size(corpus: list[str], batch_size: int) -> None:
+    rows = [{"source_id": f"d{i}", "text": text} for i, text in enumerate(corpus)]
+    assert dedup(rows, batch_size=batch_size) == dedup(rows)
+
+
+def test_first_copy_is_kept_whatever_the_order(corpus: list[str]) -> None:
+    rows = [{"source_id": f"d{i}", "text": text} for i, text in enumerate(corpus)]
+    reordered = [rows[3], rows[2], rows[0], rows[4], rows[1]]
+    kept, rejects = dedup(reordered, batch_size=2)
+    assert kept == ["d3", "d2", "d4"]
+    assert [source for source, _ in rejects] == ["d0", "d1"]
+    assert all("source_id d3" in detail for _, detail in rejects)
+
+
+def test_start_run_clears_the_index(corpus: list[str]) -> None:
+    operator = MinHashDedup()
+    pipeline = Pipeline([operator], batch_size=2)
+    rows = [{"text": text} for text in corpus]
+    first, second = pipeline.run(rows), pipeline.run(rows)
+    assert first.tasks.num_rows == second.tasks.num_rows == 3
+
+
+def test_tasks_dedup_on_masked_text_and_gold() -> None:
+    rng = np.random.default_rng(3)
+    passage = random_text(rng, 80)
+    rows = [
+        {"id": "t0", "masked_text": passage, "gold": "we add both sides"},
+        {"id": "t1", "masked_text": passage, "gold": "we add both sides"},
+        {"id": "t2", "masked_text": passage, "gold": random_text(rng, 80)},
+    ]
+    result = Pipeline([MinHashDedup(fields=["masked_text", "gold"])]).run(rows)
+    assert result.tasks.column("id").to_pylist() == ["t0", "t2"]
+    assert "id t0" in result.rejects.column("detail")[0].as_py()
+
+
+def test_blank_and_missing_text_kept_without_crash() -> None:
+    rows = [{"text": ""}, {"text": "   \n "}, {"text": None}, {"text": "!!! ..."}, {"text": "short"}, {"text": "short"}]
+    result = Pipeline([MinHashDedup()]).run(rows)
+    assert result.tasks.column("text").to_pylist() == ["", "   \n ", None, "!!! ...", "short"]
+    assert result.rejects.column("reason").to_pylist() == ["near_duplicate"]
+    assert Pipeline([MinHashDedup()]).run([]).tasks.num_rows == 0
+
+
+def test_signatures_deterministic_across_processes() -> None:
+    texts = ["Über straße naïve café", "one two three four five six seven", "x"]
+    here = signatures(texts, MinHashParams(seed=5))
+    code = (
+        "import sys, numpy as np; from goose.dedup import signatures, MinHashParams; "
+        f"sys.stdout.write(signatures({texts!r}, MinHashParams(seed=5)).tobytes().hex())"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert here.tobytes().hex() == other
+    assert not np.array_equal(here, signatures(texts, MinHashParams(seed=6)))
+
+
+def test_shingle_hashes_match_the_reference_shingle_sets() -> None:
+    for params in (MinHashParams(), MinHashParams(shingle_unit="char", shingle_size=4), MinHashParams(shingle_size=3)):
+        texts = ["The cat, the hat; and THE bat!", "tiny", "", "alpha beta gamma delta epsilon zeta eta theta"]
+        hashes, owner = shingle_hashes(texts, params)
+        for index, text in enumerate(texts):
+            assert len(set(hashes[owner == index].tolist())) == len(shingles(text, params))
+
+
+def test_bands_rows_match_datasketch() -> None:
+    for threshold, num_perm in [(0.5, 64), (0.7, 128), (0.8, 256), (0.9, 128)]:
+        assert MinHashParams(threshold=threshold, num_perm=num_perm).bands_rows == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_estimated_jaccard_is_close_to_true_jaccard() -> None:
+    rng = np.random.default_rng(11)
+    params = MinHashParams(num_perm=256, shingle_size=1)
+    errors = []
+    for _ in range(40):
+        a = set(rng.choice(5000, size=300, replace=False).tolist())
+        b = set(list(a)[: int(rng.integers(50, 300))]) | set(rng.choice(5000, size=100).tolist())
+        sig = signatures([" ".join(f"t{x}" for x in a), " ".join(f"t{x}" for x in b)], params)
+        errors.append(float((sig[0] == sig[1]).mean()) - len(a & b) / len(a | b))
+    assert abs(np.mean(errors)) < 0.02 and np.std(errors) < 0.05
+
+
+def test_fast_path_agrees_with_datasketch() -> None:
+    rng = np.random.default_rng(5)
+    originals = [random_text(rng, int(rng.integers(120, 200))) for _ in range(300)]
+    copies = [edit(originals[i], rng, int(rng.integers(1, 3))) for i in range(60)]  # Jaccard ~0.8-0.95
+    texts = originals + copies
+    truth = {(i, 300 + i) for i in range(60)}
+    params = MinHashParams()
+    fast = set(map(tuple, duplicate_pairs(signatures(texts, params), params).tolist()))
+    reference = set(map(tuple, reference_duplicate_pairs(texts, params).tolist()))
+    for found in (fast, reference):
+        assert len(found & truth) / len(truth) >= 0.9 and len(found & truth) / max(len(found), 1) >= 0.95
+    assert abs(len(fast & truth) - len(reference & truth)) / len(truth) <= 0.05
+    kept = find_duplicates(texts, params)
+    assert (kept[300:] == np.arange(60)).mean() >= 0.9 and (kept[:300] == np.arange(300)).all()
+
+
+def test_verify_removes_low_similarity_candidates() -> None:
+    rng = np.random.default_rng(9)
+    text = random_text(rng, 100)
+    half = " ".join(text.split()[:50] + random_text(rng, 50).split())
+    assert len(duplicate_pairs(signatures([text, half], MinHashParams(threshold=0.3, verify=True)),
+                               MinHashParams(threshold=0.3, verify=True))) == 0
+
+
+def test_signature_of_a_text_does_not_depend_on_its_batch() -> None:
+    rng = np.random.default_rng(2)
+    texts = [random_text(rng, int(rng.integers(1, 60))) for _ in range(1500)]  # more than one internal chunk
+    together = signatures(texts, MinHashParams())
+    for index in (0, 1023, 1024, 1499):
+        assert np.array_equal(together[index], signatures([texts[index]], MinHashParams())[0])
