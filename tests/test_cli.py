@@ -109,3 +109,17 @@ def test_run_reports_a_missing_input_file(tmp_path):
     config.write_text("input: nowhere.jsonl\npreset: offline\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0 and "nowhere.jsonl" in result.output
+
+
+def test_demo_on_the_local_engine_runs_the_llm_chain_and_accounts_for_every_row(tmp_path):
+    """The real local CPU model (SmolLM2-135M); its answers are weak, so rows may all be
+    rejected: the test checks the path, the accounting and the LLM-call report."""
+    args = ["demo", "--engine", "local", "--out", str(tmp_path), "--limit", "2", "--max-tokens", "24"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["accounted"] and summary["rows_in"] == 2
+    assert summary["engine"]["backend"] == "llama-cpp" and summary["engine"]["requests"] >= 2
+    assert "MaskReasoningSpan" in result.output and "LLM calls" in result.output
+    rerun = CliRunner().invoke(main, args)  # the response cache answers everything the first run asked
+    assert rerun.exit_code == 0 and json.loads((tmp_path / "summary.json").read_text())["engine"]["requests"] == 0

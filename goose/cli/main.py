@@ -1,6 +1,7 @@
 """``goose`` command line.
 
-* ``goose demo --out DIR``: the offline pipeline on the shipped sample corpus.
+* ``goose demo --out DIR``: the offline pipeline on the shipped sample corpus;
+  ``--engine local`` runs the LLM chain on a few of its passages with the local CPU model.
 * ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`).
 * ``goose show DIR``: print a few tasks of a run readably.
 """
@@ -14,7 +15,7 @@ import click
 import pyarrow.parquet as pq
 
 from goose.config import ConfigError, load_config
-from goose.presets import offline_pipeline, sample_corpus_path
+from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
 from goose.runner import REJECTS_FILE, TASKS_FILE, run_to_directory
 
 
@@ -28,10 +29,42 @@ def main() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--num-options", default=9, show_default=True, type=click.IntRange(2, 26), help="Options per task.")
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
-def demo(out_dir: Path, num_options: int, seed: int) -> None:
-    """Run the offline pipeline (no GPU, no API key, no download) on the sample corpus."""
-    pipeline = offline_pipeline(num_options=num_options, seed=seed)
-    _run_and_report(pipeline, sample_corpus_path(), out_dir)
+@click.option("--engine", "engine_name", type=click.Choice(["offline", "local"]), default="offline", show_default=True,
+              help="offline: no LLM (heuristic spans, corpus distractors); local: the LLM chain on the local CPU "
+                   "model (SmolLM2-135M via llama.cpp: slow, weak answers; it shows the path, not the data).")
+@click.option("--limit", default=4, show_default=True, type=click.IntRange(1),
+              help="With --engine local: how many sample passages (spread over the domains).")
+@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(16),
+              help="With --engine local: most tokens per LLM answer.")
+def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int) -> None:
+    """Run goose on the sample corpus shipped with it (no GPU, no API key, no download)."""
+    if engine_name == "offline":
+        _run_and_report(offline_pipeline(num_options=num_options, seed=seed), sample_corpus_path(), out_dir)
+        return
+    from goose.engines import EngineConfig
+    from goose.engines.local_model import LocalModelNotFound
+
+    try:
+        engine = EngineConfig(backend="local", cache=str(out_dir / "responses.sqlite")).build()
+    except (ImportError, LocalModelNotFound) as error:
+        raise click.ClickException(str(error)) from error
+    pipeline = golden_goose_pipeline(engine, num_options=num_options, seed=seed, probe_rollouts=4,
+                                     max_tokens=max_tokens, batch_size=limit)
+    _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir)
+
+
+def _spread_over_domains(path: Path, limit: int) -> list[dict]:
+    """The first ``limit`` rows of a JSONL file taken in turn from each domain."""
+    import json
+    from itertools import chain, zip_longest
+
+    by_domain: dict[str, list[dict]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_domain.setdefault(str(row.get("domain")), []).append(row)
+    interleaved = (row for row in chain.from_iterable(zip_longest(*by_domain.values())) if row is not None)
+    return [row for _, row in zip(range(limit), interleaved)]
 
 
 @main.command()

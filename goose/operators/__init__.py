@@ -7,11 +7,15 @@
 from goose.operators.assemble_tasks import AssembleTasks
 from goose.operators.corpus_distractors import CorpusDistractors
 from goose.operators.decontaminate import Decontaminate
+from goose.operators.extract_passage import ExtractPassage
 from goose.operators.filter_distractors import FilterDistractors
 from goose.operators.heuristic_mask import HeuristicMaskSpan
 from goose.operators.html_to_text import HtmlToText
+from goose.operators.judge_distractors import JudgeDistractors
+from goose.operators.mask_reasoning_span import MaskReasoningSpan
 from goose.operators.minhash_dedup import MinHashDedup
 from goose.operators.prepare_text import PrepareText
+from goose.operators.probe_difficulty import ProbeDifficulty
 from goose.operators.quality_filter import QualityFilter
 
 OPERATORS = {
@@ -20,10 +24,14 @@ OPERATORS = {
         PrepareText,
         HtmlToText,
         QualityFilter,
+        ExtractPassage,
+        MaskReasoningSpan,
         HeuristicMaskSpan,
         CorpusDistractors,
         FilterDistractors,
+        JudgeDistractors,
         AssembleTasks,
+        ProbeDifficulty,
         MinHashDedup,
         Decontaminate,
     )
@@ -35,10 +43,14 @@ __all__ = [
     "AssembleTasks",
     "CorpusDistractors",
     "Decontaminate",
+    "ExtractPassage",
     "FilterDistractors",
     "HeuristicMaskSpan",
     "HtmlToText",
+    "JudgeDistractors",
+    "MaskReasoningSpan",
     "MinHashDedup",
     "PrepareText",
+    "ProbeDifficulty",
     "QualityFilter",
 ]

@@ -1,0 +1,286 @@
+"""ProbeDifficulty: let a small "student" model answer each task and drop the ones it finds trivial.
+
+This is the paper's difficulty filter (step 7 of the Golden Goose method): a student model
+answers each assembled task, and a task it always solves is dropped as too easy (the span
+could be inferred from the context alone). Tasks it never solves are kept by default, as
+in the paper; ``min_pass_rate`` drops them too when you want that.
+
+Two ways to measure the pass rate (``mode``):
+
+* ``rollouts`` (the paper's): the task's ``question`` is sampled ``rollouts`` times
+  (``SamplingParams(n=rollouts, temperature=...)``, one request per task, the back end
+  draws the samples); each rollout's letter is read with :func:`goose.reward.extract_answer`
+  (the verifier the RL trainer will use) and the pass rate is the share equal to ``answer``.
+* ``logprobs`` (cheap): one pass with :func:`goose.engines.scoring.score_letters` on the
+  question with a letter-only answer instruction; the pass rate is the softmax probability
+  of the gold letter over the task's option letters (letters outside the model's top
+  log-probabilities count as probability 0).
+
+A task is kept when ``min_pass_rate <= pass_rate <= upper bound``. With
+``max_pass_rate=None`` (the default) the upper bound is "short of certain": in
+``rollouts`` mode only tasks solved in every rollout are dropped; in ``logprobs`` mode a
+task is dropped when ``p ** rollouts >= 0.5``, i.e. when ``rollouts`` samples would more
+likely than not all be right, so the paper's filter would more likely than not drop it.
+
+``check_without_passage=True`` also asks every task with the passage left out (options
+only, prompt ``probe_no_passage``): a task the student answers from the options alone
+(no-passage pass rate ``>= no_passage_max_pass_rate``) tests option artefacts, not
+reasoning, and is dropped. Both probes of a batch go out in ONE engine call.
+
+Input columns: task rows (:data:`goose.schema.TASK_SCHEMA`, as ``AssembleTasks`` writes
+them), of which it reads ``domain``, ``options``, ``answer``, ``question``, ``lineage``.
+Output columns: ``lineage``, rebuilt with ``probe_model`` (the engine's model),
+``probe_letters`` (each rollout's letter, ``""`` when it committed to none; in
+``logprobs`` mode the one most likely letter) and ``probe_pass_rate``; every other field
+and column is kept as it was, so the rows stay valid tasks.
+Drops: ``too_easy`` (above the upper bound), ``too_hard`` (below ``min_pass_rate``),
+``answerable_without_passage``, ``no_letter_logprobs`` (``logprobs`` mode: no option
+letter among the model's most likely next tokens, so the task cannot be rated), and
+``engine_<kind>`` when a request failed (see :class:`goose.engines.Failure`).
+
+>>> from goose import Task
+>>> from goose.engines import Engine
+>>> from goose.engines.testing import ScriptedBackend
+>>> from goose.schema import tasks_to_table
+>>> task = Task.build(domain="math", source_id="d", passage="x = 2. So y = 4. Done.", span=(7, 16),
+...     distractors=["So y = 5.", "So y = 9."], answer_index=1, seed=0)
+>>> engine = Engine(ScriptedBackend([r"So \\boxed{B}"]))
+>>> result = ProbeDifficulty(rollouts=4).process(tasks_to_table([task]), RunContext(engine=engine))
+>>> [(drop.reason, drop.detail) for drop in result.drops]
+[('too_easy', 'pass rate 1.000 (B x4)')]
+>>> ProbeDifficulty(rollouts=4).keeps(0.75), ProbeDifficulty(mode="logprobs").keeps(0.99)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from goose.engines.engine import Engine
+from goose.engines.scoring import score_letters
+from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
+from goose.options import letter_for
+from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.prompts import load_prompt
+from goose.question import ANSWER_INSTRUCTION
+from goose.reward import extract_answer
+
+LETTER_ONLY_INSTRUCTION = "Reply with the letter of the correct option only, one of {letters}, and nothing else."
+"""Answer instruction of ``logprobs`` mode: the letter must be the model's first token."""
+
+NO_PASSAGE_PROMPT = "probe_no_passage"
+"""Packaged prompt (``goose/prompts/probe_no_passage.txt``) of the options-only probe."""
+
+_Probe = tuple[list[str], float] | Failure | str
+"""One probe's outcome: (letters, pass rate), a failed request, or a drop reason code."""
+
+LIKELY_ALL_RIGHT = 0.5
+"""``logprobs`` mode's default bound: drop when all ``rollouts`` samples are right with at least this chance."""
+
+
+class ProbeDifficulty(Operator):
+    """Probe each task with a student model; drop the tasks it always solves."""
+
+    requires: ClassVar[tuple[str, ...]] = ("domain", "options", "answer", "question", "lineage")
+    produces: ClassVar[tuple[str, ...]] = ("lineage",)
+    uses_engine: ClassVar[bool] = True
+
+    mode: Literal["rollouts", "logprobs"] = Field(
+        "rollouts", description="rollouts: sample and verify (the paper); logprobs: one pass, gold letter's probability."
+    )
+    rollouts: int = Field(16, ge=1, le=128, description="Samples per task (the paper: 16); logprobs mode: see max_pass_rate.")
+    temperature: float = Field(1.0, ge=0, le=2, description="Sampling temperature of the rollouts.")
+    max_tokens: int = Field(
+        2048, ge=1, description="Most tokens per rollout; a rollout cut off before its answer counts as wrong."
+    )
+    min_pass_rate: float = Field(0.0, ge=0, le=1, description="Drop tasks below this pass rate (too_hard); 0 keeps all.")
+    max_pass_rate: float | None = Field(
+        None, ge=0, le=1,
+        description="Drop tasks above this pass rate (too_easy); None: only tasks solved in every rollout "
+        "(logprobs mode: p ** rollouts >= 0.5).",
+    )
+    check_without_passage: bool = Field(
+        False, description="Also ask each task without its passage; drop tasks answerable from the options alone."
+    )
+    no_passage_max_pass_rate: float = Field(
+        0.5, gt=0, le=1, description="Drop (answerable_without_passage) at or above this no-passage pass rate."
+    )
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> ProbeDifficulty:
+        if self.max_pass_rate is not None and self.max_pass_rate < self.min_pass_rate:
+            raise ValueError("max_pass_rate must be at least min_pass_rate")
+        return self
+
+    def keeps(self, pass_rate: float) -> bool:
+        """Whether a task with this pass rate is inside the keep window."""
+        return self.min_pass_rate <= pass_rate and not self._too_easy(pass_rate)
+
+    def _too_easy(self, pass_rate: float) -> bool:
+        if self.max_pass_rate is not None:
+            return pass_rate > self.max_pass_rate
+        if self.mode == "rollouts":
+            return pass_rate >= 1.0
+        return pass_rate**self.rollouts >= LIKELY_ALL_RIGHT
+
+    def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        if context.engine is None:
+            raise ValueError(f"{self.name} needs an engine (RunContext.engine)")
+        engine = context.engine
+        rows = batch.select(list(self.requires)).to_pylist()
+        prompts = [self._question_prompt(row) for row in rows]
+        if self.check_without_passage:
+            prompts += [self._no_passage_prompt(row) for row in rows]
+        probes: list[_Probe]
+        if self.mode == "rollouts":
+            probes = self._probe_rollouts(engine, prompts, rows, context.seed)
+        else:
+            probes = self._probe_logprobs(engine, prompts, rows)
+        with_passage, without_passage = probes[: len(rows)], probes[len(rows) :]
+
+        outcomes = RowOutcomes(batch)
+        kept: list[tuple[list[str], float]] = []
+        for index, probe in enumerate(with_passage):
+            if isinstance(probe, Failure):
+                outcomes.drop(index, probe.reason, probe.message)
+                continue
+            if isinstance(probe, str):
+                outcomes.drop(index, probe, "no option letter among the most likely next tokens")
+                continue
+            letters, rate = probe
+            if not self.keeps(rate):
+                reason = "too_hard" if rate < self.min_pass_rate else "too_easy"
+                outcomes.drop(index, reason, f"pass rate {rate:.3f} ({_letters_detail(letters)})")
+                continue
+            if without_passage:
+                blind = without_passage[index]
+                if isinstance(blind, Failure):
+                    outcomes.drop(index, blind.reason, f"no-passage probe: {blind.message}")
+                    continue
+                blind_rate = 0.0 if isinstance(blind, str) else blind[1]
+                if blind_rate >= self.no_passage_max_pass_rate:
+                    outcomes.drop(
+                        index, "answerable_without_passage",
+                        f"no-passage pass rate {blind_rate:.3f} >= {self.no_passage_max_pass_rate} (with passage {rate:.3f})",
+                    )
+                    continue
+            outcomes.keep(index)
+            kept.append((letters, rate))
+        result = outcomes.result()
+        lineage = _with_probe_fields(result.kept.column("lineage"), engine.model, kept)
+        table = result.kept.set_column(result.kept.schema.get_field_index("lineage"), "lineage", lineage)
+        return BatchResult(table, result.drops)
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def _answer_instruction(self, options: Sequence[str]) -> str:
+        letters = ", ".join(letter_for(i) for i in range(len(options)))
+        template = ANSWER_INSTRUCTION if self.mode == "rollouts" else LETTER_ONLY_INSTRUCTION
+        return template.format(letters=letters)
+
+    def _question_prompt(self, row: dict) -> str:
+        """The task's own question; in logprobs mode with its answer instruction swapped for a letter-only one."""
+        question = row["question"]
+        if self.mode == "rollouts":
+            return question
+        letters = ", ".join(letter_for(i) for i in range(len(row["options"])))
+        usual = ANSWER_INSTRUCTION.format(letters=letters)
+        body = question[: -len(usual)] if question.endswith(usual) else question.rstrip() + "\n\n"
+        return body + self._answer_instruction(row["options"])
+
+    def _no_passage_prompt(self, row: dict) -> str:
+        lettered = "\n".join(f"{letter_for(i)}. {option}" for i, option in enumerate(row["options"]))
+        return load_prompt(NO_PASSAGE_PROMPT).render(
+            domain=row["domain"], options=lettered, answer_instruction=self._answer_instruction(row["options"])
+        )
+
+    # -- probes -----------------------------------------------------------------------------
+
+    def _probe_rollouts(
+        self, engine: Engine, prompts: list[str], rows: list[dict], seed: int
+    ) -> list[_Probe]:
+        sampling = SamplingParams(n=self.rollouts, temperature=self.temperature, max_tokens=self.max_tokens, seed=seed)
+        answers = engine.generate([ChatRequest.user(p, sampling) for p in prompts], tag=self.name)
+        probes: list[_Probe] = []
+        for position, answer in enumerate(answers):
+            if isinstance(answer, Failure):
+                probes.append(answer)
+                continue
+            probes.append(_rollout_pass_rate(answer, rows[position % len(rows)]["answer"]))
+        return probes
+
+    def _probe_logprobs(
+        self, engine: Engine, prompts: list[str], rows: list[dict]
+    ) -> list[_Probe]:
+        most = max((len(row["options"]) for row in rows), default=0)
+        letters = "".join(letter_for(i) for i in range(most))
+        scores = score_letters(engine, [ChatRequest.user(p) for p in prompts], letters, tag=self.name)
+        probes: list[_Probe] = []
+        for position, scored in enumerate(scores):
+            if isinstance(scored, Failure):
+                probes.append(scored)
+                continue
+            row = rows[position % len(rows)]
+            own = {letter_for(i): scored[letter_for(i)] for i in range(len(row["options"]))}
+            probes.append(_softmax_pass_rate(own, row["answer"]))
+        return probes
+
+
+def _rollout_pass_rate(generation: Generation, answer: str) -> tuple[list[str], float] | Failure:
+    """Each rollout's letter (``""`` when none) and the share equal to ``answer``."""
+    if not generation.texts:
+        return Failure(kind="empty_response", message="the back end returned no rollouts")
+    letters = [extract_answer(text) or "" for text in generation.texts]
+    gold = answer.strip().upper()
+    return letters, sum(letter == gold for letter in letters) / len(letters)
+
+
+def _softmax_pass_rate(scores: dict[str, float], answer: str) -> tuple[list[str], float] | str:
+    """The most likely letter and the gold letter's softmax probability over the options.
+
+    >>> _softmax_pass_rate({"A": math.log(0.5), "B": math.log(0.5), "C": -math.inf}, "A")
+    (['A'], 0.5)
+    """
+    finite = {letter: value for letter, value in scores.items() if value > -math.inf}
+    if not finite:
+        return "no_letter_logprobs"
+    top = max(finite.values())
+    weights = {letter: math.exp(value - top) for letter, value in finite.items()}
+    best = max(finite, key=finite.__getitem__)
+    return [best], weights.get(answer.strip().upper(), 0.0) / sum(weights.values())
+
+
+def _letters_detail(letters: list[str]) -> str:
+    """``letters`` compactly for a drop detail, e.g. ``C x14, none x2``."""
+    counts: dict[str, int] = {}
+    for letter in letters:
+        counts[letter or "none"] = counts.get(letter or "none", 0) + 1
+    return ", ".join(f"{letter} x{n}" for letter, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _with_probe_fields(
+    lineage: pa.ChunkedArray, probe_model: str, probes: list[tuple[list[str], float]]
+) -> pa.StructArray:
+    """The ``lineage`` struct column with ``probe_model``, ``probe_letters`` and
+    ``probe_pass_rate`` set from ``probes`` (one per row); every other field untouched."""
+    column = lineage.combine_chunks() if lineage.num_chunks != 1 else lineage.chunk(0)
+    assert isinstance(column, pa.StructArray)
+    new = {
+        "probe_model": pa.array([probe_model] * len(probes), type=pa.string()),
+        "probe_letters": pa.array([letters for letters, _ in probes], type=pa.list_(pa.string())),
+        "probe_pass_rate": pa.array([rate for _, rate in probes], type=pa.float64()),
+    }
+    fields = list(column.type)
+    arrays = [new.get(field.name, column.field(i)) for i, field in enumerate(fields)]
+    names = {field.name for field in fields}
+    for name, array in new.items():  # a lineage written before the probe fields existed
+        if name not in names:
+            fields.append(pa.field(name, array.type))
+            arrays.append(array)
+    fields = [pa.field(f.name, new[f.name].type) if f.name in new else f for f in fields]
+    return pa.StructArray.from_arrays(arrays, fields=fields, mask=column.is_null() if column.null_count else None)

@@ -1,0 +1,381 @@
+"""The LLM operators ExtractPassage and MaskReasoningSpan: every drop reason with scripted
+(good and broken) model answers, the full chain to validated tasks, and one run on the
+real local CPU model (SmolLM2-135M through llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pytest
+
+from goose import Pipeline, sample_corpus_path, table_to_tasks
+from goose.engines import (
+    BackendError,
+    ChatRequest,
+    Engine,
+    EngineConfig,
+    Failure,
+    Generation,
+    RetryPolicy,
+)
+from goose.engines.testing import ScriptedBackend
+from goose.operators import AssembleTasks, FilterDistractors, PrepareText
+from goose.operators.extract_passage import ExtractPassage
+from goose.operators.mask_reasoning_span import MaskReasoningSpan
+from goose.pipeline.operator import RunContext
+from goose.prompts import load_prompt
+from goose.question import MASK_TOKEN
+
+MATH = (
+    "Problem: A theatre sold 150 tickets for $1,450. Adult tickets cost $12 and child tickets cost $7. "
+    "How many adult tickets were sold?\n"
+    "Solution: Let a be the number of adult tickets and c the number of child tickets. "
+    "Then a + c = 150 and 12a + 7c = 1450. "
+    "Substituting c = 150 - a gives 12a + 1050 - 7a = 1450. Collecting terms, 5a = 400, so a = 80. "
+    "Then c = 150 - 80 = 70, and the check 80 x 12 + 70 x 7 = 960 + 490 = 1450 holds. "
+    "The theatre sold 80 adult tickets."
+)
+SPAN = "Substituting c = 150 - a gives 12a + 1050 - 7a = 1450. Collecting terms, 5a = 400, so a = 80."
+DISTRACTORS = [
+    "Adding the two equations gives 13a + 8c = 1600, and dividing by 13 shows that a is about 84.",
+    "Subtracting 7 times the first equation gives 5c = 400, so the number of child tickets is 80.",
+    "Multiplying the count equation by 12 gives 12a + 12c = 1800, hence 5c = 350 and c = 70.",
+    "Dividing the revenue by the ticket count, each ticket averages $9.67, so a = 97 adults.",
+    "Since adults pay $5 more, the extra $400 means 400 / 12 = 33 adult tickets were sold.",
+    "Setting a = c gives 19a = 1450, which has no whole solution, so 76 of each were sold.",
+    "Substituting a = 150 - c instead leads to 1800 - 5c = 1450, so c = 70 and a = 70 too.",
+    "The revenue equation alone gives a = 1450 / 12, which rounds to 121 adult tickets sold.",
+    "Elimination with the price gap gives 7a = 400, so a is roughly 57 and c is roughly 93.",
+    "Averaging the prices to $9.50 gives 150 x 9.50 = 1425, leaving $25 for 5 adult tickets.",
+    "Taking the ratio 12 : 7 of the prices splits the 150 tickets into 95 adult and 55 child.",
+]
+
+CODE = (
+    "Problem: return the largest element of a non-empty list.\n"
+    "def largest(values):\n"
+    "    best = values[0]\n"
+    "    for value in values[1:]:\n"
+    "        if value > best:\n"
+    "            best = value\n"
+    "    return best\n"
+    "The loop keeps the largest value seen so far, so one pass over the list is enough."
+)
+CODE_SPAN = "    for value in values[1:]:\n        if value > best:\n            best = value"
+
+
+def mask_answer(span: str = SPAN, distractors: Sequence[str] = DISTRACTORS, masked_text: str | None = None,
+                text: str = MATH) -> str:
+    """A model answer in the MaskReasoningSpan JSON shape."""
+    if masked_text is None:
+        masked_text = text.replace(span, MASK_TOKEN)
+    return json.dumps({"masked_text": masked_text, "removed_span": span, "distractors": list(distractors)})
+
+
+def run(step, rows: list[dict], script, *, seed: int = 0, batch_size: int = 64):
+    """Run ``step`` alone on ``rows`` with a scripted engine; returns (result, backend)."""
+    backend = ScriptedBackend(script)
+    with Engine(backend, retry=RetryPolicy(initial_backoff=0)) as engine:
+        result = Pipeline([step], engine=engine, seed=seed, batch_size=batch_size).run(rows)
+    assert result.accounted
+    return result, backend
+
+
+def reasons(result) -> list[str]:
+    return result.rejects.column("reason").to_pylist()
+
+
+def math_row(text: str = MATH, domain: str = "math", source_id: str = "m1") -> dict:
+    return {"source_id": source_id, "domain": domain, "text": text}
+
+
+# --- MaskReasoningSpan ---------------------------------------------------------------
+
+
+def test_mask_keeps_a_verified_span_with_llm_distractors_and_lineage():
+    result, backend = run(MaskReasoningSpan(max_tokens=777), [math_row()], [mask_answer()], seed=7)
+    row = result.tasks.to_pylist()[0]
+    assert row["gold"] == SPAN and MATH[row["span_start"] : row["span_end"]] == SPAN
+    assert row["distractors"] == DISTRACTORS and row["distractor_sources"] == ["llm"] * len(DISTRACTORS)
+    assert (row["engine"], row["model"]) == ("scripted", "scripted")
+    assert row["prompt_version"] == load_prompt("mask_solution").version
+    request = backend.received[0]
+    assert request.sampling.temperature == 0 and request.sampling.seed == 7 and request.sampling.max_tokens == 777
+    assert request.response_schema is not None and MATH in request.messages[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("domain", "prompt"), [("math", "mask_solution"), ("stem", "mask_solution"), ("code", "mask_code"), ("cyber", "mask_passage")]
+)
+def test_mask_prompt_depends_on_the_domain(domain, prompt):
+    result, backend = run(MaskReasoningSpan(), [math_row(domain=domain)], [mask_answer()])
+    expected = load_prompt(prompt)
+    assert backend.received[0].messages[-1]["content"] == expected.render(domain=domain, passage=MATH, min_distractors=10)
+    if domain != "code":  # the math span has one line; code spans are counted in lines
+        assert result.tasks["prompt_version"].to_pylist() == [expected.version]
+
+
+def test_mask_makes_one_engine_call_per_batch():
+    calls: list[int] = []
+
+    class CountingEngine(Engine):
+        def generate(self, requests: Sequence[ChatRequest], *, tag: str = "default") -> list[Generation | Failure]:
+            calls.append(len(requests))
+            return super().generate(requests, tag=tag)
+
+    rows = [math_row(source_id=f"m{i}") for i in range(5)]
+    with CountingEngine(ScriptedBackend([mask_answer()])) as engine:
+        result = Pipeline([MaskReasoningSpan()], engine=engine, batch_size=5).run(rows)
+    assert result.tasks.num_rows == 5 and calls == [5]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ('{"masked_text": "x", "removed_span": ', "engine_malformed_json"),
+        ("Sure! Here is the span you asked for.", "engine_malformed_json"),
+        (json.dumps({"masked_text": "x", "removed_span": SPAN}), "engine_schema_mismatch"),
+        ("", "engine_empty_response"),
+        (BackendError("bad_request", "prompt too long"), "engine_bad_request"),
+    ],
+)
+def test_mask_engine_failures_drop_with_the_failure_reason(answer, reason):
+    result, _ = run(MaskReasoningSpan(), [math_row()], [answer])
+    assert reasons(result) == [reason] and result.tasks.num_rows == 0
+    assert result.rejects["operator"].to_pylist() == ["MaskReasoningSpan"]
+
+
+def test_mask_span_not_in_source_is_dropped():
+    invented = "Dividing both sides by the number of seats gives the answer of 80 adult tickets at once."
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(span=invented, masked_text=MATH)])
+    assert reasons(result) == ["span_not_in_source"]
+    assert "best alignment" in result.rejects["detail"][0].as_py()
+
+
+def test_mask_empty_span_is_not_in_source():
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(span="  ", masked_text=MATH)])
+    assert reasons(result) == ["span_not_in_source"]
+
+
+def test_mask_relocates_a_slightly_misquoted_span_to_the_exact_source_text():
+    misquoted = "Substituting c=150 - a gives 12a + 1050 - 7a = 1450. Collecting terms 5a = 400, so a = 80"
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(span=misquoted, masked_text="garbled")])
+    row = result.tasks.to_pylist()[0]
+    assert row["gold"] == SPAN and MATH[row["span_start"] : row["span_end"]] == SPAN
+
+
+def test_mask_ignores_a_wrong_masked_text_and_rebuilds_from_the_source():
+    wrong = MATH.replace(SPAN, MASK_TOKEN).replace("theatre", "cinema")
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(masked_text=wrong)])
+    row = result.tasks.to_pylist()[0]
+    assert (row["span_start"], row["span_end"]) == (MATH.index(SPAN), MATH.index(SPAN) + len(SPAN))
+    assert "masked_text" not in result.tasks.column_names  # downstream rebuilds it from text and offsets
+
+
+def test_mask_picks_the_occurrence_nearest_the_models_mask():
+    text = "Intro. We add 2 and 2 to get 4. Then we double it. Later, again: We add 2 and 2 to get 4. End."
+    span = "We add 2 and 2 to get 4."
+    second = text.rindex(span)
+    masked = text[:second] + MASK_TOKEN + text[second + len(span) :]
+    step = MaskReasoningSpan(min_span_chars=5, min_units=1, max_span_fraction=0.9, min_distractors=1)
+    result, _ = run(step, [math_row(text=text)], [mask_answer(span=span, masked_text=masked, text=text)])
+    assert result.tasks["span_start"].to_pylist() == [second]
+
+
+@pytest.mark.parametrize(
+    ("span", "detail"),
+    [
+        ("so a = 80.", "characters"),  # under min_span_chars
+        ("Substituting c = 150 - a gives 12a + 1050 - 7a = 1450.", "1 sentences"),  # long enough, one sentence
+    ],
+)
+def test_mask_span_too_short(span, detail):
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(span=span)])
+    assert reasons(result) == ["span_too_short"] and detail in result.rejects["detail"][0].as_py()
+
+
+def test_mask_code_spans_are_counted_in_lines():
+    one_line = "            best = value"
+    row = math_row(text=CODE, domain="code")
+    short, _ = run(MaskReasoningSpan(min_span_chars=10), [row], [mask_answer(span=one_line, text=CODE)])
+    assert reasons(short) == ["span_too_short"] and "1 lines" in short.rejects["detail"][0].as_py()
+    kept, _ = run(MaskReasoningSpan(min_span_chars=10), [row], [mask_answer(span=CODE_SPAN, text=CODE)])
+    assert kept.tasks["gold"].to_pylist() == [CODE_SPAN.strip()]
+
+
+def test_mask_span_too_long():
+    solution = MATH[MATH.index("Let a be") :]
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(span=solution)])
+    assert reasons(result) == ["span_too_long"]
+    loose, _ = run(MaskReasoningSpan(max_span_fraction=0.9), [math_row()], [mask_answer(span=solution)])
+    assert loose.tasks.num_rows == 1
+
+
+def test_mask_too_few_distractors_after_cleaning():
+    junk = DISTRACTORS[:6] + ["", "   ", DISTRACTORS[0].upper(), SPAN, " " + DISTRACTORS[1] + " "]
+    result, _ = run(MaskReasoningSpan(), [math_row()], [mask_answer(distractors=junk)])
+    assert reasons(result) == ["too_few_distractors_returned"]
+    assert result.rejects["detail"][0].as_py() == "6 usable of 11 returned, need 10"
+
+
+def test_mask_token_already_in_the_passage_is_dropped_without_a_request():
+    result, backend = run(MaskReasoningSpan(), [math_row(text=MATH + " [MASK]")], [mask_answer()])
+    assert reasons(result) == ["mask_token_in_text"] and backend.received == []
+
+
+def test_mask_accepts_an_empty_batch():
+    step = MaskReasoningSpan()
+    empty = pa.table({"source_id": pa.array([], pa.string()), "domain": pa.array([], pa.string()),
+                      "text": pa.array([], pa.string())})
+    result = step.process(empty, RunContext())
+    assert result.kept.num_rows == 0 and "distractors" in result.kept.column_names
+
+
+def test_mask_is_reproducible_and_served_from_the_cache(tmp_path):
+    rows = [math_row()]
+    backend = ScriptedBackend([mask_answer()])
+    with Engine(backend, cache=tmp_path / "cache.sqlite") as engine:
+        first = Pipeline([MaskReasoningSpan()], engine=engine, seed=3).run(rows)
+        second = Pipeline([MaskReasoningSpan()], engine=engine, seed=3).run(rows)
+    assert first.tasks.equals(second.tasks) and len(backend.received) == 1
+
+
+# --- ExtractPassage ------------------------------------------------------------------
+
+
+def _sample(source_id: str) -> str:
+    with open(sample_corpus_path(), encoding="utf-8") as handle:
+        return next(row["text"] for row in map(json.loads, handle) if row["id"] == source_id)
+
+
+PASSAGE = _sample("cyber-001")
+PAGE = (
+    "Home | Products | Blog | Login\nWe use cookies to improve your experience. Accept all\n"
+    + PASSAGE
+    + "\nShare this post: Twitter | LinkedIn\n(c) 2024 Example Security Ltd. All rights reserved."
+)
+INVENTED = " ".join(
+    f"Sentence {i} explains that quantum firewalls were invented by medieval monks to stop dragons." for i in range(12)
+)
+
+
+def page_row() -> dict:
+    return {"source_id": "page-1", "domain": "cyber", "text": PAGE}
+
+
+def test_extract_keeps_a_grounded_passage_and_the_source():
+    result, backend = run(ExtractPassage(), [page_row()], [json.dumps({"passage": PASSAGE})], seed=5)
+    row = result.tasks.to_pylist()[0]
+    assert row["text"] == PASSAGE and row["source_text"] == PAGE
+    request = backend.received[0]
+    assert request.sampling.temperature == 0 and request.sampling.seed == 5 and request.response_schema is not None
+    assert "cyber" in request.messages[-1]["content"] and "Home | Products" in request.messages[-1]["content"]
+
+
+def test_extract_tolerates_reflowed_lines_and_case():
+    reflowed = PASSAGE.replace(". ", ".\n").upper()
+    result, _ = run(ExtractPassage(), [page_row()], [json.dumps({"passage": reflowed})])
+    assert result.tasks.num_rows == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ('{"passage": null}', "no_educational_passage"),
+        ('{"passage": "   "}', "no_educational_passage"),
+        (json.dumps({"passage": " ".join(PASSAGE.split()[:40])}), "extraction_length"),
+        (json.dumps({"passage": INVENTED}), "extraction_not_grounded"),
+        (json.dumps({"passage": PASSAGE.split(". ")[0] + ". " + INVENTED}), "extraction_not_grounded"),
+        ('{"passage": "unfinished', "engine_malformed_json"),
+        ('{"text": "a passage under the wrong key"}', "engine_schema_mismatch"),
+        (BackendError("timeout", "no answer"), "engine_timeout"),
+    ],
+)
+def test_extract_drops(answer, reason):
+    result, _ = run(ExtractPassage(), [page_row()], [answer])
+    assert reasons(result) == [reason] and result.tasks.num_rows == 0
+    assert result.rejects["detail"][0].as_py()
+
+
+def test_extract_too_long_passage():
+    result, _ = run(ExtractPassage(max_words=120), [page_row()], [json.dumps({"passage": PASSAGE})])
+    assert reasons(result) == ["extraction_length"] and "need 100-120" in result.rejects["detail"][0].as_py()
+
+
+def test_extract_word_limits_are_validated():
+    with pytest.raises(ValueError, match="max_words"):
+        ExtractPassage(min_words=300, max_words=200)
+
+
+# --- The chain -----------------------------------------------------------------------
+
+
+def test_chain_to_valid_tasks_with_llm_lineage():
+    broken = MATH.replace("theatre", "cinema")  # a second document whose answer quotes a span it lacks
+
+    def answer(request: ChatRequest) -> str:
+        prompt = request.messages[-1]["content"]
+        if "cinema" in prompt:
+            return mask_answer(span="This sentence is nowhere in the passage at all, not even close.", text=broken)
+        return mask_answer()
+
+    rows = [{"id": "doc-1", "domain": "math", "text": MATH}, {"id": "doc-2", "domain": "math", "text": broken}]
+    steps = [PrepareText(), MaskReasoningSpan(), FilterDistractors(), AssembleTasks()]
+    with Engine(ScriptedBackend(answer), retry=RetryPolicy(initial_backoff=0)) as engine:
+        result = Pipeline(steps, engine=engine, seed=11).run(rows)
+    assert result.accounted and result.tasks.num_rows + result.rejects.num_rows == 2
+    assert list(zip(result.rejects["source_id"].to_pylist(), reasons(result))) == [("doc-2", "span_not_in_source")]
+    (task,) = table_to_tasks(result.tasks)
+    assert task.gold == SPAN and len(task.options) == 9 and task.options.index(SPAN) == "ABCDEFGHI".index(task.answer)
+    assert task.lineage.engine == "scripted" and task.lineage.model == "scripted"
+    assert task.lineage.prompt_version == load_prompt("mask_solution").version
+    assert sorted(set(task.lineage.option_sources)) == ["gold", "llm"]
+    assert "MaskReasoningSpan/1" in task.lineage.operators
+
+
+# --- The real local model ------------------------------------------------------------
+
+KNOWN_REASON = re.compile(
+    r"^(engine_[a-z_]+|span_not_in_source|span_too_short|span_too_long|too_few_distractors_returned|"
+    r"too_few_distractors|gold_leak|duplicate_options|gold_not_once)$"
+)
+
+
+def _short(text: str, limit: int = 600) -> str:
+    """``text`` cut at the last sentence end before ``limit`` characters (a short passage keeps CPU time low)."""
+    cut = text[:limit]
+    return cut[: cut.rfind(". ") + 1] if ". " in cut else cut
+
+
+def test_local_cpu_model_runs_the_chain_and_accounts_for_every_row():
+    """SmolLM2-135M mostly fails this task (seen: removed_span "150" for the math passage,
+    "..." for the cyber one, an endless repeated sentence for the code one); the test
+    checks the path: every row ends as a task or as a reject with a precise reason, and
+    the engine was really called."""
+    pytest.importorskip("llama_cpp")
+    with open(sample_corpus_path(), encoding="utf-8") as handle:
+        rows = [
+            {**row, "text": _short(row["text"])}
+            for row in map(json.loads, handle)
+            # code-001 (seen: one sentence repeated to the token limit, engine_malformed_json) adds ~30 s
+            if row["id"] in {"math-001", "cyber-001"}
+        ]
+    # One thread: on a small shared machine two llama.cpp threads wait on each other (7x slower here).
+    engine = EngineConfig(backend="local", options={"n_ctx": 1024, "n_threads": 1, "logits_all": False}).build()
+    steps = [PrepareText(), MaskReasoningSpan(max_tokens=64), FilterDistractors(), AssembleTasks()]
+    started = time.perf_counter()
+    with engine:
+        result = Pipeline(steps, engine=engine, seed=0).run(rows)
+    seconds = time.perf_counter() - started
+    assert result.accounted and result.tasks.num_rows + result.rejects.num_rows == len(rows) == 2
+    for reject in result.rejects.to_pylist():
+        assert KNOWN_REASON.match(reject["reason"]), reject
+        assert reject["detail"], reject
+    for task in table_to_tasks(result.tasks) if result.tasks.num_rows else []:
+        assert task.lineage.engine == "llama-cpp" and task.lineage.prompt_version
+    usage = result.stats[2].engine
+    assert usage is not None and usage.requests >= len(rows)
+    print(f"local model: {seconds:.0f} s, rejects {result.rejects.select(['source_id', 'reason']).to_pylist()}")
