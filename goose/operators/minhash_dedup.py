@@ -2,9 +2,9 @@
 
 Each row's text (``column``, or the ``fields`` joined by newlines, e.g. ``["masked_text",
 "gold"]`` to dedup tasks) gets a MinHash signature; rows sharing an LSH band with an earlier
-row, in this batch or any earlier batch of the run, are near-duplicates (see
-:mod:`goose.dedup.minhash` for shingles, ``num_perm``, ``threshold`` and the bands x rows
-it implies). The first row in input order of each cluster is kept, so which copy survives
+row, in this batch or any earlier batch of the run, are near-duplicates. ``minhash`` (a :class:`~goose.dedup.minhash.MinHashParams`, in YAML
+``minhash: {threshold: 0.8}``) sets shingles, ``num_perm``, ``threshold`` and the bands x
+rows it implies; :mod:`goose.dedup.minhash` explains the trade-offs. The first row in input order of each cluster is kept, so which copy survives
 does not depend on batch size. The operator keeps a run-wide index (band key -> kept row
 and that row's signature, about 1.5 KB per kept row), cleared by ``start_run``. A row that
 only becomes linked to two earlier kept rows (a bridge) is dropped; the kept rows stay.
@@ -22,7 +22,7 @@ and never matched: drop blanks with ``PrepareText``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -49,28 +49,18 @@ class MinHashDedup(Operator):
     fields: list[str] | None = Field(
         None, min_length=1, description="Columns joined by newlines instead of ``column`` (tasks: masked_text, gold)."
     )
-    num_perm: int = Field(128, ge=2, le=1024, description="Hash functions per signature.")
-    threshold: float = Field(0.7, gt=0.0, lt=1.0, description="Jaccard similarity counted as a near-duplicate.")
-    shingle_size: int = Field(5, ge=1, le=64, description="Words (or characters) per shingle.")
-    shingle_unit: Literal["word", "char"] = "word"
-    seed: int = Field(1, ge=0, description="Seed of the MinHash hash functions.")
-    verify: bool = Field(False, description="Require estimated Jaccard >= threshold, not only a shared band.")
+    minhash: MinHashParams = Field(
+        default_factory=MinHashParams, description="Shingles, permutations, threshold (bands x rows derived from it)."
+    )
 
-    _params: MinHashParams = PrivateAttr()
     _index: dict[tuple[int, int], int] = PrivateAttr(default_factory=dict)
     _kept: dict[int, tuple[str, np.ndarray]] = PrivateAttr(default_factory=dict)
     _rows_seen: int = PrivateAttr(0)
 
-    def model_post_init(self, context: object, /) -> None:
-        self._params = MinHashParams(
-            num_perm=self.num_perm, threshold=self.threshold, shingle_size=self.shingle_size,
-            shingle_unit=self.shingle_unit, seed=self.seed, verify=self.verify,
-        )
-
     @property
     def params(self) -> MinHashParams:
         """The MinHash settings, with ``bands`` and ``rows`` derived from ``threshold``."""
-        return self._params
+        return self.minhash
 
     def required_columns(self) -> tuple[str, ...]:
         return tuple(self.fields) if self.fields else (self.column,)
@@ -83,9 +73,9 @@ class MinHashDedup(Operator):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         outcomes = RowOutcomes(batch)
         texts = self._texts(batch)
-        signature = signatures(texts, self._params)
-        keys = band_keys(signature, self._params).tolist()
-        local_first = cluster_first(len(texts), duplicate_pairs(signature, self._params)).tolist()
+        signature = signatures(texts, self.minhash)
+        keys = band_keys(signature, self.minhash).tolist()
+        local_first = cluster_first(len(texts), duplicate_pairs(signature, self.minhash)).tolist()
         labels = self._labels(batch)
         representative: dict[int, int] = {}  # batch row of a local cluster's first -> run row kept
         first_run_row = self._rows_seen
@@ -116,7 +106,7 @@ class MinHashDedup(Operator):
         similar enough), or ``None``."""
         hits = sorted({self._index[(band, key)] for band, key in enumerate(keys) if (band, key) in self._index})
         for hit in hits:
-            if not self.verify or float((self._kept[hit][1] == signature).mean()) >= self.threshold:
+            if not self.minhash.verify or float((self._kept[hit][1] == signature).mean()) >= self.minhash.threshold:
                 return hit
         return None
 
