@@ -175,14 +175,14 @@ def test_mask_ignores_a_wrong_masked_text_and_rebuilds_from_the_source():
     assert "masked_text" not in result.tasks.column_names  # downstream rebuilds it from text and offsets
 
 
-def test_mask_picks_the_occurrence_nearest_the_models_mask():
+def test_mask_span_that_occurs_twice_is_refused():
     text = "Intro. We add 2 and 2 to get 4. Then we double it. Later, again: We add 2 and 2 to get 4. End."
     span = "We add 2 and 2 to get 4."
-    second = text.rindex(span)
-    masked = text[:second] + MASK_TOKEN + text[second + len(span) :]
     step = MaskReasoningSpan(min_span_chars=5, min_units=1, max_span_fraction=0.9, min_distractors=1)
-    result, _ = run(step, [math_row(text=text)], [mask_answer(span=span, masked_text=masked, text=text)])
-    assert result.tasks["span_start"].to_pylist() == [second]
+    result, _ = run(step, [math_row(text=text)], [mask_answer(span=span, text=text)])
+    assert result.tasks.num_rows == 0
+    assert result.rejects["reason"].to_pylist() == ["span_repeated"]
+    assert "2 times" in result.rejects["detail"][0].as_py()
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_mask_span_too_short(span, detail):
 
 
 def test_mask_code_spans_are_counted_in_lines():
-    one_line = "            best = value"
+    one_line = "        if value > best:"
     row = math_row(text=CODE, domain="code")
     short, _ = run(MaskReasoningSpan(min_span_chars=10), [row], [mask_answer(span=one_line, text=CODE)])
     assert reasons(short) == ["span_too_short"] and "1 lines" in short.rejects["detail"][0].as_py()
@@ -339,7 +339,7 @@ def test_chain_to_valid_tasks_with_llm_lineage():
 # --- The real local model ------------------------------------------------------------
 
 KNOWN_REASON = re.compile(
-    r"^(engine_[a-z_]+|span_not_in_source|span_too_short|span_too_long|too_few_distractors_returned|"
+    r"^(engine_[a-z_]+|span_not_in_source|span_repeated|span_too_short|span_too_long|too_few_distractors_returned|"
     r"too_few_distractors|gold_leak|duplicate_options|gold_not_once)$"
 )
 
@@ -376,6 +376,6 @@ def test_local_cpu_model_runs_the_chain_and_accounts_for_every_row():
         assert reject["detail"], reject
     for task in table_to_tasks(result.tasks) if result.tasks.num_rows else []:
         assert task.lineage.engine == "llama-cpp" and task.lineage.prompt_version
-    usage = result.stats[2].engine
+    usage = result.stats[2].engine  # read, PrepareText, MaskReasoningSpan
     assert usage is not None and usage.requests >= len(rows)
     print(f"local model: {seconds:.0f} s, rejects {result.rejects.select(['source_id', 'reason']).to_pylist()}")

@@ -1,7 +1,9 @@
 """MaskReasoningSpan: one LLM call per passage picks the gold span and writes the distractors.
 
-As in the paper, one structured request per passage returns JSON with the masked passage,
-the removed span and at least ten distractors. The prompt depends on the row's domain:
+One structured request per passage returns JSON with the removed span and at least ten
+distractors. Unlike the paper, the model is not asked to copy the masked passage: goose
+rebuilds it from the source and the span's offsets, so copying it would only roughly double
+the tokens the model writes (and the chance of running out of them). The prompt depends on the row's domain:
 ``mask_solution`` (math, STEM: several consecutive solution steps), ``mask_code`` (several
 consecutive lines of code) and ``mask_passage`` (any other domain, e.g. cyber: a
 multi-sentence span); ``prompts`` maps domains to prompt names.
@@ -13,8 +15,8 @@ Nothing the model says is trusted. The source passage and character offsets are 
   (``rapidfuzz.fuzz.partial_ratio_alignment``), snapped to word boundaries, and if the aligned
   source text scores at least ``min_alignment`` against the model's span the *source
   substring* becomes the gold; otherwise the row is dropped;
-* the model's ``masked_text`` is never kept: downstream steps rebuild the masked passage
-  from ``text`` and the offsets (it only breaks ties when the span occurs more than once);
+* a span that occurs more than once is refused: masking one copy would leave the answer
+  in the passage;
 * the span's size is checked (characters, sentences or code lines, share of the passage);
 * distractors are stripped and de-duplicated (case and spacing ignored), copies of the
   gold removed, and at least ``min_distractors`` must remain. Their quality is judged by
@@ -29,6 +31,7 @@ Output columns: ``gold``, ``span_start``, ``span_end`` (character offsets of the
 (``"llm"`` per distractor), ``engine``, ``model``, ``prompt_version`` (lineage).
 Drops: ``mask_token_in_text`` (the passage already holds ``[MASK]``; no request is sent),
 ``span_not_in_source`` (the removed span is not in the passage, even fuzzily),
+``span_repeated`` (it occurs more than once, so the masked text would still hold it),
 ``span_too_short`` (under ``min_span_chars`` or ``min_units`` sentences/lines),
 ``span_too_long`` (over ``max_span_fraction`` of the passage),
 ``too_few_distractors_returned`` (under ``min_distractors`` usable distractors), or the
@@ -40,7 +43,7 @@ engine failure's reason (``engine_malformed_json``, ``engine_schema_mismatch``, 
 >>> from goose.engines.testing import ScriptedBackend
 >>> text = "Find x. We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4. Done."
 >>> span = "Subtracting 3 gives 2x = 8. Dividing by 2, x = 4."
->>> answer = json.dumps({"masked_text": text.replace(span, "[MASK]"), "removed_span": span,
+>>> answer = json.dumps({"removed_span": span,
 ...                      "distractors": [f"Subtracting {k} gives 2x = {11 - k}. Dividing by 2, x = {(11 - k) / 2}." for k in range(1, 4)]})
 >>> step = MaskReasoningSpan(min_distractors=3, min_span_chars=10, max_span_fraction=0.7)
 >>> row = Pipeline([step], engine=Engine(ScriptedBackend([answer]))).run([{"source_id": "d", "domain": "math", "text": text}]).tasks.to_pylist()[0]
@@ -77,11 +80,10 @@ _WORD = re.compile(r"\S+")
 
 
 class MaskedSpan(BaseModel):
-    """The model's answer: the masked passage, the removed span and the distractors."""
+    """The model's answer: the removed span and the distractors."""
 
     model_config = ConfigDict(extra="ignore")
 
-    masked_text: str = Field(description="The passage with the chosen span replaced by [MASK].")
     removed_span: str = Field(description="The removed span, copied exactly from the passage.")
     distractors: list[str] = Field(description="Plausible but wrong alternatives to the removed span.")
 
@@ -158,9 +160,9 @@ class MaskReasoningSpan(Operator):
                 outcomes.drop(index, answer.reason, answer.message)
                 continue
             text, domain = rows[index]["text"], rows[index]["domain"]
-            located = locate_span(text, answer.removed_span, answer.masked_text, self.min_alignment)
-            if isinstance(located, str):
-                outcomes.drop(index, "span_not_in_source", located)
+            located = locate_span(text, answer.removed_span, self.min_alignment)
+            if isinstance(located[0], str):
+                outcomes.drop(index, *located)
                 continue
             start, end = located
             problem = self._size_problem(text, start, end, domain)
@@ -200,35 +202,35 @@ class MaskReasoningSpan(Operator):
         return None
 
 
-def locate_span(text: str, span: str, masked_text: str, min_alignment: float) -> tuple[int, int] | str:
-    """``(start, end)`` of ``span`` in ``text``, or why it cannot be found.
+def locate_span(text: str, span: str, min_alignment: float) -> tuple[int, int] | tuple[str, str]:
+    """``(start, end)`` of ``span`` in ``text``, or ``(reason, detail)`` when it cannot be used.
 
-    An exact occurrence wins (the one nearest the model's ``[MASK]`` when there are
-    several); else the best fuzzy alignment, snapped to word boundaries, counts when its
+    A single exact occurrence wins; several are refused (``span_repeated``); else the best
+    fuzzy alignment, snapped to word boundaries, counts when its
     source text scores at least ``min_alignment`` (``fuzz.ratio``) against ``span``.
 
     >>> text = "We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4."
-    >>> locate_span(text, "Subtracting 3 gives 2x = 8.", "", 90)
+    >>> locate_span(text, "Subtracting 3 gives 2x = 8.", 90)
     (21, 48)
-    >>> start, end = locate_span(text, "Subtracting 3 gives 2x=8. Dividing by 2, x = 4.", "", 90)
+    >>> start, end = locate_span(text, "Subtracting 3 gives 2x=8. Dividing by 2, x = 4.", 90)
     >>> text[start:end]
     'Subtracting 3 gives 2x = 8. Dividing by 2, x = 4.'
-    >>> locate_span(text, "The sky is green and made of cheese.", "", 90)
-    'no source text matches the removed span (best alignment 32/100, need 90)'
+    >>> locate_span(text, "The sky is green and made of cheese.", 90)
+    ('span_not_in_source', 'no source text matches the removed span (best alignment 32/100, need 90)')
     """
     span = span.strip()
     if not span:
-        return "the model returned an empty removed span"
+        return ("span_not_in_source", "the model returned an empty removed span")
     starts = [m.start() for m in re.finditer(re.escape(span), text)]
+    if len(starts) > 1:
+        return ("span_repeated", f"the removed span occurs {len(starts)} times; the masked text would still hold it")
     if starts:
-        hint = masked_text.find(MASK_TOKEN)
-        start = min(starts, key=lambda s: abs(s - hint)) if hint >= 0 else starts[0]
-        return (start, start + len(span))
+        return (starts[0], starts[0] + len(span))
     if len(span) > len(text):
-        return f"the removed span ({len(span)} characters) is longer than the passage ({len(text)})"
+        return ("span_not_in_source", f"the removed span ({len(span)} characters) is longer than the passage ({len(text)})")
     alignment = fuzz.partial_ratio_alignment(span, text)
     if alignment is None:  # only with a score cut-off, which is not used; kept for the type checker
-        return "no source text matches the removed span"
+        return ("span_not_in_source", "no source text matches the removed span")
     # The alignment window has the span's length and may cut words; the gold is the
     # whole-word stretch of source text near it that matches the span best.
     starts = [i for i in _word_starts(text) if abs(i - alignment.dest_start) <= SNAP_CHARS]
@@ -241,7 +243,7 @@ def locate_span(text: str, span: str, masked_text: str, min_alignment: float) ->
                 if ratio > score:
                     best, score = (start, end), ratio
     if best is None or score < min_alignment:
-        return f"no source text matches the removed span (best alignment {score:.0f}/100, need {min_alignment:.0f})"
+        return ("span_not_in_source", f"no source text matches the removed span (best alignment {score:.0f}/100, need {min_alignment:.0f})")
     return best
 
 
