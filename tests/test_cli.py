@@ -123,3 +123,13 @@ def test_demo_on_the_local_engine_runs_the_llm_chain_and_accounts_for_every_row(
     assert "MaskReasoningSpan" in result.output and "LLM calls" in result.output
     rerun = CliRunner().invoke(main, args)  # the response cache answers everything the first run asked
     assert rerun.exit_code == 0 and json.loads((tmp_path / "summary.json").read_text())["engine"]["requests"] == 0
+
+
+def test_shipped_yaml_examples_are_valid():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).parents[1] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        settings = load_config(path)
+        assert all(p.exists() for p in settings.input_paths(path.parent)), path
