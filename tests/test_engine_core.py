@@ -223,3 +223,29 @@ def test_identical_seeded_requests_in_one_call_are_sent_once():
     assert [r.messages[-1]["content"] for r in backend.received] == ["a", "b", "u", "u"]  # unseeded: both sent
     assert results[2].cached and not results[0].cached
     assert engine.usage("t").requests == 4 and engine.usage("t").cache_hits == 1
+
+
+def test_back_end_settings_that_change_answers_are_in_the_cache_key(tmp_path):
+    from goose.engines.backends.openai_http import OpenAIHTTPBackend
+
+    plain = OpenAIHTTPBackend("http://127.0.0.1:1/v1", "m")
+    identities = {
+        plain.cache_identity,
+        OpenAIHTTPBackend("http://127.0.0.1:1/v1", "m", json_mode="json_object").cache_identity,
+        OpenAIHTTPBackend("http://127.0.0.1:1/v1", "m", extra_body={"top_k": 0}).cache_identity,
+    }
+    assert len(identities) == 3
+    assert OpenAIHTTPBackend("http://10.0.0.9:8000/v1", "m").cache_identity == plain.cache_identity  # host moves
+
+
+def test_a_back_end_bug_fails_its_request_not_the_batch():
+    class Buggy(SlowAsyncBackend):
+        async def send(self, request, timeout):
+            if request.messages[-1]["content"] == "boom":
+                raise KeyError("choices")
+            return await super().send(request, timeout)
+
+    with Engine(Buggy(), retry=FAST) as engine:
+        results = engine.generate([ChatRequest.user("ok"), ChatRequest.user("boom")])
+    assert results[0].text == "OK"
+    assert isinstance(results[1], Failure) and results[1].kind == "bad_response" and "KeyError" in results[1].message

@@ -308,7 +308,8 @@ def test_killed_run_resumes_with_only_the_missing_requests(stub, tmp_path):
         child.wait()
     requests = pipeline_requests()
     prompts = [r.messages[-1]["content"] for r in requests]
-    keys = [ResponseCache.key("openai-http", "stub", r) for r in requests]
+    backend = OpenAIHTTPBackend(stub.url, "stub")
+    keys = [ResponseCache.key(backend.name, backend.cache_identity, r) for r in requests]
     cache = ResponseCache(cache_path)
     stored = cache.get_many(keys)
     cache.close()

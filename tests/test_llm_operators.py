@@ -379,3 +379,17 @@ def test_local_cpu_model_runs_the_chain_and_accounts_for_every_row():
     usage = result.stats[2].engine  # read, PrepareText, MaskReasoningSpan
     assert usage is not None and usage.requests >= len(rows)
     print(f"local model: {seconds:.0f} s, rejects {result.rejects.select(['source_id', 'reason']).to_pylist()}")
+
+
+def test_mask_fuzzily_relocated_span_that_occurs_twice_is_refused():
+    text = "Intro. We add 2 and 2 to get 4. Then we double it. Later, again: We add 2 and 2 to get 4. End."
+    step = MaskReasoningSpan(min_span_chars=5, min_units=1, max_span_fraction=0.9, min_distractors=1)
+    result, _ = run(step, [math_row(text=text)], [mask_answer(span="We add 2 and 2 to get  4.", text=text)])
+    assert result.rejects["reason"].to_pylist() == ["span_repeated"]
+
+
+@pytest.mark.parametrize("step", [MaskReasoningSpan(), ExtractPassage()])
+def test_rows_without_text_are_dropped_not_crashed(step):
+    rows = [{"source_id": "a", "domain": "math", "text": None}, {"source_id": "b", "domain": "math", "text": "  "}]
+    result, _ = run(step, rows, ["{}"])
+    assert result.accounted and result.rejects["reason"].to_pylist() == ["missing_text", "missing_text"]

@@ -170,3 +170,24 @@ def test_signature_of_a_text_does_not_depend_on_its_batch() -> None:
     together = signatures(texts, MinHashParams())
     for index in (0, 1023, 1024, 1499):
         assert np.array_equal(together[index], signatures([texts[index]], MinHashParams())[0])
+
+
+def test_chained_near_duplicates_give_the_same_result_for_every_batch_size():
+    import random
+
+    from goose.dedup.minhash import MinHashParams
+
+    rng = random.Random(1)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    x = [rng.choice(vocabulary) for _ in range(60)]
+    y = [rng.choice(vocabulary) for _ in range(60)]
+    z = x[:40] + y[:20]  # like x in its head, like the row "y" below in its tail
+    rows = [{"source_id": "x", "text": " ".join(x)}, {"source_id": "y", "text": " ".join(z[20:] + y[20:40])},
+            {"source_id": "z", "text": " ".join(z)}]
+    for threshold in (0.3, 0.4, 0.5):
+        outputs = {
+            tuple(Pipeline([MinHashDedup(minhash=MinHashParams(threshold=threshold))], batch_size=size)
+                  .run(rows).tasks.column("source_id").to_pylist())
+            for size in (1, 2, 3)
+        }
+        assert len(outputs) == 1, (threshold, outputs)

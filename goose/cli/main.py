@@ -74,12 +74,12 @@ def run(config: Path, out_dir: Path) -> None:
     """Run the pipeline described in CONFIG (YAML)."""
     try:
         settings = load_config(config)
-        pipeline = settings.build_pipeline(config.parent)
         inputs = settings.input_paths(config.parent)
         missing = [str(path) for path in inputs if not path.exists()]
         if missing:
             raise ConfigError(f"{config}: input file(s) not found: {', '.join(missing)}")
-    except ConfigError as error:
+        pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
+    except (ConfigError, ImportError, FileNotFoundError) as error:  # incl. a missing local model
         raise click.ClickException(str(error)) from error
     _run_and_report(pipeline, [str(path) for path in inputs], out_dir)
 

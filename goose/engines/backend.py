@@ -49,6 +49,12 @@ class Backend(ABC):
     supports_json_schema: bool = False
     """Whether ``response_schema`` constrains decoding (else it is only asked for in the prompt)."""
 
+    @property
+    def cache_identity(self) -> str:
+        """What, besides the request, decides this back end's answers: part of the response
+        cache key. The model name by default; back ends add settings that change answers."""
+        return self.model
+
     def close(self) -> None:
         """Release connections, processes or GPU memory (default: nothing to release)."""
 

@@ -42,7 +42,11 @@ class RetryPolicy(BaseModel):
     max_attempts: int = Field(4, ge=1, description="Tries per request, the first included.")
     initial_backoff: float = Field(0.5, ge=0, description="Seconds; backoff grows exponentially with full jitter.")
     max_backoff: float = Field(20.0, ge=0, description="Longest wait between two tries, seconds.")
-    timeout: float = Field(120.0, gt=0, description="Seconds one request may take before it counts as a timeout.")
+    timeout: float = Field(
+        120.0, gt=0,
+        description="Seconds one call to the back end may take before it counts as a timeout (a server that "
+        "ignores n gets n calls for one request, so n times this for the request).",
+    )
     max_in_flight: int = Field(32, ge=1, description="Requests in flight at once (server back ends).")
 
 
@@ -101,7 +105,7 @@ class Engine:
         """
         usage = self._usage[tag]
         started = time.perf_counter()
-        keys = [ResponseCache.key(self.backend.name, self.backend.model, r) for r in requests]
+        keys = [ResponseCache.key(self.backend.name, self.backend.cache_identity, r) for r in requests]
         results: list[Generation | Failure | None] = [None] * len(requests)
         if self.cache is not None:
             for index, generation in _lookup(self.cache, keys).items():
@@ -201,6 +205,9 @@ class Engine:
 
         async def one(index: int) -> Generation | Failure:
             attempts = 0
+            # ``timeout`` bounds each call to the server; a server that ignores ``n`` is asked
+            # up to ``n`` times for one request, so the whole request may take ``n`` times that.
+            limit = policy.timeout * requests[index].sampling.n
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(policy.max_attempts),
                 wait=wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff),
@@ -214,11 +221,13 @@ class Engine:
                         attempts += 1
                         async with slots:
                             try:
-                                generation = await asyncio.wait_for(backend.send(requests[index], policy.timeout), policy.timeout)
+                                generation = await asyncio.wait_for(backend.send(requests[index], policy.timeout), limit)
                             except asyncio.TimeoutError as error:
-                                raise BackendError("timeout", f"no answer in {policy.timeout} s") from error
+                                raise BackendError("timeout", f"no answer in {limit} s") from error
             except BackendError as error:
                 return error.failure(attempts=attempts)
+            except Exception as error:  # noqa: BLE001 - a back-end bug fails its request, never the batch
+                return Failure(kind="bad_response", message=f"{type(error).__name__}: {error}"[:500], attempts=attempts)
             if self.cache is not None:
                 self.cache.put(keys[index], generation)
             return generation

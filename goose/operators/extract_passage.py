@@ -14,7 +14,7 @@ hit the response cache).
 
 Input columns: ``source_id``, ``domain``, ``text``.
 Output columns: ``text`` (the extracted passage), ``source_text`` (the original document).
-Drops: ``no_educational_passage`` (the model answered null), ``extraction_length`` (word
+Drops: ``missing_text`` (no document text), ``no_educational_passage`` (the model answered null), ``extraction_length`` (word
 count outside ``[min_words, max_words]``), ``extraction_not_grounded`` (fewer than
 ``min_grounded`` of its sentences match the source), or the engine failure's reason
 (``engine_malformed_json``, ``engine_schema_mismatch``, ``engine_timeout``, ...).
@@ -98,16 +98,21 @@ class ExtractPassage(Operator):
         template = load_prompt(self.prompt)
         sampling = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=context.seed)
         rows = batch.select(["domain", "text"]).to_pylist()
-        sources = [row["text"][: self.max_source_chars] for row in rows]
+        asked = [i for i, row in enumerate(rows) if isinstance(row["text"], str) and row["text"].strip()]
+        for index in sorted(set(range(len(rows))) - set(asked)):
+            outcomes.drop(index, "missing_text", "no document text to extract from")
+        sources = {i: rows[i]["text"][: self.max_source_chars] for i in asked}
         requests = [
             ChatRequest.user(
-                template.render(domain=row["domain"], document=source, min_words=self.min_words, max_words=self.max_words),
+                template.render(domain=rows[i]["domain"], document=sources[i], min_words=self.min_words,
+                                max_words=self.max_words),
                 sampling,
             )
-            for row, source in zip(rows, sources)
+            for i in asked
         ]
-        answers = generate_json(context.engine, requests, ExtractedPassage, tag=self.name)
-        for index, (row, source, answer) in enumerate(zip(rows, sources, answers)):
+        answers = generate_json(context.engine, requests, ExtractedPassage, tag=self.name) if requests else []
+        for index, answer in zip(asked, answers):
+            row, source = rows[index], sources[index]
             if isinstance(answer, Failure):
                 outcomes.drop(index, answer.reason, answer.message)
                 continue

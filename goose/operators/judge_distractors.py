@@ -97,7 +97,8 @@ class JudgeDistractors(Operator):
                 continue
             row = rows[index]
             distractors = row["distractors"]
-            sources = row["distractor_sources"] or [""] * len(distractors)
+            sources = list(row["distractor_sources"] or [])
+            sources += [""] * (len(distractors) - len(sources))  # a missing source stays unknown, never an error
             wrong = set(verdict.also_correct)
             kept = [i for i in range(len(distractors)) if i + 1 not in wrong]
             if len(kept) < self.min_distractors:

@@ -29,7 +29,7 @@ Input columns: ``source_id``, ``domain``, ``text``.
 Output columns: ``gold``, ``span_start``, ``span_end`` (character offsets of the gold in
 ``text``), ``distractors`` (list of str, the model's order), ``distractor_sources``
 (``"llm"`` per distractor), ``engine``, ``model``, ``prompt_version`` (lineage).
-Drops: ``mask_token_in_text`` (the passage already holds ``[MASK]``; no request is sent),
+Drops: ``missing_text`` (no passage text), ``mask_token_in_text`` (the passage already holds ``[MASK]``; no request is sent),
 ``span_not_in_source`` (the removed span is not in the passage, even fuzzily),
 ``span_repeated`` (it occurs more than once, so the masked text would still hold it),
 ``span_too_short`` (under ``min_span_chars`` or ``min_units`` sentences/lines),
@@ -109,7 +109,7 @@ class MaskReasoningSpan(Operator):
         90.0, ge=0, le=100,
         description="Lowest fuzz.ratio (0-100) between the model's span and the source text it is re-located to.",
     )
-    max_tokens: int = Field(2048, ge=1, description="Most tokens the model may write (it copies the passage).")
+    max_tokens: int = Field(1024, ge=1, description="Most tokens the model may write (span and distractors).")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 (greedy) makes runs reproducible.")
 
     _segmenter: Segmenter | None = PrivateAttr(default=None)
@@ -134,7 +134,9 @@ class MaskReasoningSpan(Operator):
         rows = batch.select(["domain", "text"]).to_pylist()
         asked: list[int] = []
         for index, row in enumerate(rows):
-            if MASK_TOKEN in row["text"]:
+            if not isinstance(row["text"], str) or not row["text"].strip():
+                outcomes.drop(index, "missing_text", "no passage text to mask")
+            elif MASK_TOKEN in row["text"]:
                 outcomes.drop(index, "mask_token_in_text", f"the passage already contains {MASK_TOKEN}")
             else:
                 asked.append(index)
@@ -244,6 +246,9 @@ def locate_span(text: str, span: str, min_alignment: float) -> tuple[int, int] |
                     best, score = (start, end), ratio
     if best is None or score < min_alignment:
         return ("span_not_in_source", f"no source text matches the removed span (best alignment {score:.0f}/100, need {min_alignment:.0f})")
+    copies = text.count(text[best[0] : best[1]])
+    if copies > 1:
+        return ("span_repeated", f"the re-located span occurs {copies} times; the masked text would still hold it")
     return best
 
 

@@ -4,10 +4,10 @@ Each row's text (``column``, or the ``fields`` joined by newlines, e.g. ``["mask
 "gold"]`` to dedup tasks) gets a MinHash signature; rows sharing an LSH band with an earlier
 row, in this batch or any earlier batch of the run, are near-duplicates. ``minhash`` (a :class:`~goose.dedup.minhash.MinHashParams`, in YAML
 ``minhash: {threshold: 0.8}``) sets shingles, ``num_perm``, ``threshold`` and the bands x
-rows it implies; :mod:`goose.dedup.minhash` explains the trade-offs. The first row in input order of each cluster is kept, so which copy survives
-does not depend on batch size. The operator keeps a run-wide index (band key -> kept row
-and that row's signature, about 1.5 KB per kept row), cleared by ``start_run``. A row that
-only becomes linked to two earlier kept rows (a bridge) is dropped; the kept rows stay.
+rows it implies; :mod:`goose.dedup.minhash` explains the trade-offs. Rows are checked one
+by one in input order against the run so far, so the first copy is kept and the result does
+not depend on batch size. The operator keeps a run-wide index (band key -> kept row and
+that row's signature, about 1.5 KB per kept row), cleared by ``start_run``.
 
 Input columns: ``column`` (default ``text``) or ``fields``; ``source_id``/``id`` name kept
 rows in details when present. Output columns: unchanged. Drops: ``near_duplicate``, with
@@ -31,8 +31,6 @@ from pydantic import Field, PrivateAttr
 from goose.dedup.minhash import (
     MinHashParams,
     band_keys,
-    cluster_first,
-    duplicate_pairs,
     signatures,
 )
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
@@ -75,25 +73,21 @@ class MinHashDedup(Operator):
         texts = self._texts(batch)
         signature = signatures(texts, self.minhash)
         keys = band_keys(signature, self.minhash).tolist()
-        local_first = cluster_first(len(texts), duplicate_pairs(signature, self.minhash)).tolist()
         labels = self._labels(batch)
-        representative: dict[int, int] = {}  # batch row of a local cluster's first -> run row kept
-        first_run_row = self._rows_seen
+        # One sequential rule for rows of this batch and of earlier ones alike, so the
+        # result does not depend on how the run was cut into batches.
         for i in range(len(texts)):
-            run_row = first_run_row + i
+            run_row = self._rows_seen + i
             if signature[i, 0] == _NO_SHINGLES:
                 outcomes.keep(i)
                 continue
-            root = local_first[i]
-            if root == i:
-                earlier = self._earlier_match(keys[i], signature[i])
-                representative[i] = run_row if earlier is None else earlier
-            kept_row = representative[root]
-            if kept_row == run_row:
+            earlier = self._earlier_match(keys[i], signature[i])
+            kept_row = run_row if earlier is None else earlier
+            if earlier is None:
                 outcomes.keep(i)
                 self._kept[run_row] = (labels[i], signature[i].copy())
             else:
-                label, kept_signature = self._kept[kept_row]
+                label, kept_signature = self._kept[earlier]
                 jaccard = float((kept_signature == signature[i]).mean())
                 outcomes.drop(i, "near_duplicate", f"near-duplicate of {label} (estimated Jaccard {jaccard:.2f})")
             for band, key in enumerate(keys[i]):
@@ -102,7 +96,7 @@ class MinHashDedup(Operator):
         return outcomes.result()
 
     def _earlier_match(self, keys: list[int], signature: np.ndarray) -> int | None:
-        """The earliest kept row of an earlier batch sharing a band (and, with ``verify``,
+        """The earliest kept row seen so far in the run sharing a band (and, with ``verify``,
         similar enough), or ``None``."""
         hits = sorted({self._index[(band, key)] for band, key in enumerate(keys) if (band, key) in self._index})
         for hit in hits:

@@ -2,8 +2,8 @@
 
 clean -> (noisy web text only) extract an educational passage -> dedup documents ->
 mask a reasoning span and write distractors in one structured call -> distractor quality
-filter -> (optional) LLM judge of distractors -> assemble -> difficulty probe -> dedup
-tasks -> (optional) decontaminate against benchmark texts.
+filter -> (optional) LLM judge of distractors -> assemble -> dedup tasks -> difficulty
+probe -> (optional) decontaminate against benchmark texts.
 
 Each step is a plain operator; the returned pipeline can be inspected and changed.
 
@@ -66,9 +66,9 @@ def golden_goose_pipeline(
     if judge_distractors:
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
     steps.append(AssembleTasks(num_options=num_options))
+    steps.append(MinHashDedup(fields=["masked_text", "gold"]))  # before the probe: no rollouts for copies
     if probe_rollouts is not None:
         steps.append(ProbeDifficulty(rollouts=probe_rollouts))
-    steps.append(MinHashDedup(fields=["masked_text", "gold"]))
     if benchmarks:
         steps.append(Decontaminate(benchmarks=benchmarks))
     return Pipeline(steps, seed=seed, batch_size=batch_size, engine=engine)

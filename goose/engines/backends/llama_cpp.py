@@ -72,6 +72,11 @@ class LlamaCppBackend(BatchBackend):
         self._grammars: dict[str, Any] = {}
 
     @property
+    def cache_identity(self) -> str:
+        """The model file's name and size (two different ``model.gguf`` files never share answers)."""
+        return f"{self.model_path.name}:{self.model_path.stat().st_size}"
+
+    @property
     def llm(self) -> Any:
         """The ``llama_cpp.Llama`` instance, loaded on first use."""
         if self._llm is None:

@@ -42,6 +42,7 @@ missing samples are then requested one at a time, with seeds ``seed + 1``, ``see
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -91,6 +92,12 @@ class OpenAIHTTPBackend(RequestBackend):
         self.extra_body = dict(extra_body or {})
         self._shards: _ShardedPool | None = None
         self._shards_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def cache_identity(self) -> str:
+        """Model, JSON mode and extra body settings (they change answers); not the URL, so the
+        same model moved to another host keeps its cache."""
+        return json.dumps([self.model, self.json_mode, self.extra_body], sort_keys=True, default=str)
 
     def payload(self, request: ChatRequest) -> dict[str, Any]:
         """The JSON body sent for ``request``.
@@ -166,7 +173,9 @@ class OpenAIHTTPBackend(RequestBackend):
             response = await self._pool().post(body, timeout)
         except httpx.TimeoutException as error:
             raise BackendError("timeout", f"no answer in {timeout} s ({type(error).__name__})") from error
-        except httpx.TransportError as error:
+        except httpx.DecodingError as error:  # a body cut off or corrupted on the way (e.g. bad gzip)
+            raise BackendError("garbled_response", f"{type(error).__name__}: {error}") from error
+        except httpx.HTTPError as error:  # refused, reset, redirect loops, protocol errors
             raise BackendError("connection", f"{type(error).__name__}: {error}") from error
         if response.status_code >= 300:
             raise _status_error(response)

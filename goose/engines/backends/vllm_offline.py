@@ -19,6 +19,7 @@ Install: ``pip install "goose-rlvr[vllm]"`` on a GPU machine; on a CPU-only mach
 from __future__ import annotations
 
 import gc
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,9 @@ from goose.engines.backend import BackendError, BatchBackend
 from goose.engines.types import ChatRequest, Generation
 
 logger = logging.getLogger(__name__)
+
+_ANSWER_SETTINGS = frozenset({"revision", "tokenizer", "tokenizer_revision", "dtype", "quantization"})
+"""``vllm.LLM`` arguments that change what the model answers (the others only change speed or memory)."""
 
 INSTALL_HINT = (
     'vLLM is not installed: pip install "goose-rlvr[vllm]" (GPU); on a CPU-only machine run '
@@ -73,6 +77,12 @@ class VLLMBackend(BatchBackend):
         self._vllm: Any = None
 
     # -- the vLLM engine -------------------------------------------------------------------
+
+    @property
+    def cache_identity(self) -> str:
+        """Model plus the engine settings that change answers (weights revision, dtype, quantization)."""
+        settings = {k: v for k, v in self.llm_kwargs.items() if k in _ANSWER_SETTINGS}
+        return json.dumps([self.model, self.seed, settings], sort_keys=True, default=str)
 
     @property
     def llm(self) -> Any:
