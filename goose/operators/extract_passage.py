@@ -93,8 +93,7 @@ class ExtractPassage(Operator):
         outcomes = RowOutcomes(batch, types={"text": pa.string(), "source_text": pa.string()})
         if batch.num_rows == 0:
             return outcomes.result()
-        if context.engine is None:
-            raise ValueError(f"{self.name} needs an engine; run it in a Pipeline(..., engine=...)")
+        engine = context.require_engine(self.name)
         template = load_prompt(self.prompt)
         sampling = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=context.seed)
         rows = batch.select(["domain", "text"]).to_pylist()
@@ -110,7 +109,7 @@ class ExtractPassage(Operator):
             )
             for i in asked
         ]
-        answers = generate_json(context.engine, requests, ExtractedPassage, tag=self.name) if requests else []
+        answers = generate_json(engine, requests, ExtractedPassage, tag=self.name) if requests else []
         for index, answer in zip(asked, answers):
             row, source = rows[index], sources[index]
             if isinstance(answer, Failure):

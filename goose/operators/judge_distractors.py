@@ -78,8 +78,7 @@ class JudgeDistractors(Operator):
     temperature: float = Field(0.0, ge=0, le=2, description="Judge sampling temperature (0: greedy).")
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
-        if context.engine is None:
-            raise ValueError(f"{self.name} needs an engine (RunContext.engine)")
+        engine = context.require_engine(self.name)
         rows = batch.select(list(self.requires)).to_pylist()
         outcomes = RowOutcomes(
             batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
@@ -90,7 +89,7 @@ class JudgeDistractors(Operator):
             outcomes.drop(index, "too_few_distractors", f"{have} distractors before judging, need {self.min_distractors}")
         sampling = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=context.seed)
         requests = [ChatRequest.user(self._prompt(rows[i]), sampling) for i in asked]
-        verdicts = generate_json(context.engine, requests, DistractorVerdict, tag=self.name) if requests else []
+        verdicts = generate_json(engine, requests, DistractorVerdict, tag=self.name) if requests else []
         for index, verdict in zip(asked, verdicts):
             if isinstance(verdict, Failure):
                 outcomes.drop(index, verdict.reason, verdict.message)

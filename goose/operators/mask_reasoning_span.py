@@ -142,9 +142,7 @@ class MaskReasoningSpan(Operator):
                 asked.append(index)
         if not asked:
             return outcomes.result()
-        engine = context.engine
-        if engine is None:
-            raise ValueError(f"{self.name} needs an engine; run it in a Pipeline(..., engine=...)")
+        engine = context.require_engine(self.name)
         if self._segmenter is None:
             self._segmenter = Segmenter()
         sampling = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=context.seed)

@@ -129,9 +129,7 @@ class ProbeDifficulty(Operator):
         return pass_rate**self.rollouts >= LIKELY_ALL_RIGHT
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
-        if context.engine is None:
-            raise ValueError(f"{self.name} needs an engine (RunContext.engine)")
-        engine = context.engine
+        engine = context.require_engine(self.name)
         rows = batch.select(list(self.requires)).to_pylist()
         prompts = [self._question_prompt(row) for row in rows]
         if self.check_without_passage:

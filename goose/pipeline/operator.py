@@ -74,6 +74,17 @@ class RunContext:
     operators: tuple[str, ...] = ()
     engine: Engine | None = None
 
+    def require_engine(self, operator: str) -> Engine:
+        """The engine, or a clear error naming ``operator`` when the run has none.
+
+        >>> RunContext().require_engine("MaskReasoningSpan")
+        Traceback (most recent call last):
+        ValueError: MaskReasoningSpan needs an engine for its LLM calls; run it in Pipeline(..., engine=...)
+        """
+        if self.engine is None:
+            raise ValueError(f"{operator} needs an engine for its LLM calls; run it in Pipeline(..., engine=...)")
+        return self.engine
+
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator seeded by the run seed and ``keys`` (e.g. operator name, source id)."""
         digest = hashlib.sha256(json.dumps([self.seed, *map(str, keys)]).encode()).digest()
