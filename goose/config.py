@@ -60,7 +60,10 @@ class RunConfig(BaseModel):
     operators: list[dict[str, dict[str, Any] | None]] | None = Field(
         None, description="Operators in order, each a one-key mapping {Name: {parameter: value}}."
     )
-    engine: EngineConfig | None = Field(None, description="The LLM engine of steps that make LLM calls.")
+    engine: EngineConfig | None = Field(None, description="The main LLM engine of steps that make LLM calls.")
+    engines: dict[str, EngineConfig] = Field(
+        default_factory=dict, description="Engines for other roles, e.g. {probe: {...}} for ProbeDifficulty(engine_role: probe)."
+    )
 
     @field_validator("preset")
     @classmethod
@@ -95,12 +98,18 @@ class RunConfig(BaseModel):
             operators = pipeline.operators
         else:
             operators = [_build_operator(i, step) for i, step in enumerate(self.operators or [])]
-        needs_engine = [op.name for op in operators if op.uses_engine]
+        roles = {role for op in operators for role in op.engine_roles()}
+        needs_engine = [op.name for op in operators if "main" in op.engine_roles()]
         if needs_engine and self.engine is None:
             raise ConfigError(f"{', '.join(needs_engine)} make(s) LLM calls: add an 'engine:' section "
                               "(e.g. 'engine: {backend: local}')")
+        missing = sorted(roles - {"main"} - set(self.engines))
+        if missing:
+            raise ConfigError(f"steps call engine role(s) {missing}: add them under 'engines:' "
+                              f"(e.g. 'engines: {{{missing[0]}: {{backend: local}}}}')")
         engine = self.engine.build(base) if self.engine is not None and needs_engine else None
-        return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=engine)
+        others = {role: config.build(base) for role, config in self.engines.items() if role in roles}
+        return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=engine, engines=others)
 
 
 def _build_operator(position: int, step: dict[str, dict[str, Any] | None]) -> Operator:

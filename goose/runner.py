@@ -35,7 +35,7 @@ def run_to_directory(pipeline: Pipeline, source: Source, out_dir: str | Path, *,
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    totals = [OperatorStats("read")] + [OperatorStats(op.name) for op in pipeline.operators]
+    totals = [OperatorStats("read")] + [OperatorStats(name) for name in pipeline.step_names]
     tasks_writer: pq.ParquetWriter | None = None
     with pq.ParquetWriter(out / REJECTS_FILE, REJECT_SCHEMA) as rejects_writer:
         try:
@@ -64,11 +64,11 @@ def run_to_directory(pipeline: Pipeline, source: Source, out_dir: str | Path, *,
         "operators": [op.label for op in pipeline.operators],
         "steps": [step.as_dict() for step in totals],
     }
-    if pipeline.engine is not None:
-        summary["engine"] = {
-            "backend": pipeline.engine.name,
-            "model": pipeline.engine.model,
-            **pipeline.engine.usage().as_dict(),
+    engines = pipeline.all_engines()
+    if engines:
+        summary["engines"] = {
+            role: {"backend": engine.name, "model": engine.model, **engine.usage().as_dict()}
+            for role, engine in engines.items()
         }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return result

@@ -119,10 +119,10 @@ def test_demo_on_the_local_engine_runs_the_llm_chain_and_accounts_for_every_row(
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["accounted"] and summary["rows_in"] == 2
-    assert summary["engine"]["backend"] == "llama-cpp" and summary["engine"]["requests"] >= 2
+    assert summary["engines"]["main"]["backend"] == "llama-cpp" and summary["engines"]["main"]["requests"] >= 2
     assert "MaskReasoningSpan" in result.output and "LLM calls" in result.output
     rerun = CliRunner().invoke(main, args)  # the response cache answers everything the first run asked
-    assert rerun.exit_code == 0 and json.loads((tmp_path / "summary.json").read_text())["engine"]["requests"] == 0
+    assert rerun.exit_code == 0 and json.loads((tmp_path / "summary.json").read_text())["engines"]["main"]["requests"] == 0
 
 
 def test_shipped_yaml_examples_are_valid():

@@ -74,7 +74,7 @@ def test_summary_json_reports_engine_usage(tmp_path):
     with Engine(ScriptedBackend(upper_or_fail), retry=RetryPolicy(initial_backoff=0)) as engine:
         run_to_directory(Pipeline([Shout()], engine=engine), ROWS, tmp_path, progress=False)
     summary = json.loads((tmp_path / SUMMARY_FILE).read_text())
-    assert summary["engine"]["backend"] == "scripted" and summary["engine"]["requests"] == 3  # the second "a" shares the first one's answer
+    assert summary["engines"]["main"]["backend"] == "scripted" and summary["engines"]["main"]["requests"] == 3  # the second "a" shares the first one's answer
     assert summary["steps"][-1]["engine"]["failures"] == {"bad_request": 1}
 
 

@@ -116,8 +116,8 @@ def _run_and_report(pipeline, source, out_dir: Path) -> None:
     try:
         result = run_to_directory(pipeline, source, out_dir, progress=True)
     finally:
-        if pipeline.engine is not None:
-            pipeline.engine.close()
+        for engine in pipeline.all_engines().values():
+            engine.close()
     click.echo(result.summary())
     click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks) and {out_dir / REJECTS_FILE} "
                f"({result.rejects.num_rows} rejects); see them with 'goose show {out_dir}'")

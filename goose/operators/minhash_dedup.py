@@ -51,6 +51,7 @@ class MinHashDedup(Operator):
         default_factory=MinHashParams, description="Shingles, permutations, threshold (bands x rows derived from it)."
     )
 
+    stateful: ClassVar[bool] = True
     _index: dict[tuple[int, int], int] = PrivateAttr(default_factory=dict)
     _kept: dict[int, tuple[str, np.ndarray]] = PrivateAttr(default_factory=dict)
     _rows_seen: int = PrivateAttr(0)

@@ -65,7 +65,7 @@ from goose.engines.engine import Engine
 from goose.engines.scoring import score_letters
 from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
 from goose.options import letter_for
-from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RowOutcomes, RunContext
 from goose.prompts import load_prompt
 from goose.question import ANSWER_INSTRUCTION
 from goose.reward import extract_answer
@@ -110,12 +110,19 @@ class ProbeDifficulty(Operator):
     no_passage_max_pass_rate: float = Field(
         0.5, gt=0, le=1, description="Drop (answerable_without_passage) at or above this no-passage pass rate."
     )
+    engine_role: str = Field(
+        MAIN_ENGINE, min_length=1,
+        description="Which engine probes: 'main', or another role such as 'probe' given as Pipeline(engines={'probe': small}).",
+    )
 
     @model_validator(mode="after")
     def _window_in_order(self) -> ProbeDifficulty:
         if self.max_pass_rate is not None and self.max_pass_rate < self.min_pass_rate:
             raise ValueError("max_pass_rate must be at least min_pass_rate")
         return self
+
+    def engine_roles(self) -> tuple[str, ...]:
+        return (self.engine_role,)
 
     def keeps(self, pass_rate: float) -> bool:
         """Whether a task with this pass rate is inside the keep window."""
@@ -129,7 +136,7 @@ class ProbeDifficulty(Operator):
         return pass_rate**self.rollouts >= LIKELY_ALL_RIGHT
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
-        engine = context.require_engine(self.name)
+        engine = context.require_engine(self.name, self.engine_role)
         rows = batch.select(list(self.requires)).to_pylist()
         prompts = [self._question_prompt(row) for row in rows]
         if self.check_without_passage:

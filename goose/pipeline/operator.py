@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +32,10 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from goose.engines import Engine
+
+
+MAIN_ENGINE = "main"
+"""The engine role of LLM operators unless they name another (``engine_role``)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,9 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Run-wide facts an operator may read: the seed, the pipeline's operator labels and the
-    LLM engine (``None`` for a pipeline without one).
+    """Run-wide facts an operator may read: the seed, the pipeline's operator labels, the
+    main LLM engine (``None`` for a pipeline without one) and engines for other roles
+    (e.g. ``{"probe": small_engine}``: a strong model writes tasks, a small one probes them).
 
     Randomness is drawn per row from ``rng(key, ...)``, so a row's result does not depend
     on which batch (or which worker) it landed in.
@@ -73,17 +79,25 @@ class RunContext:
     seed: int = 0
     operators: tuple[str, ...] = ()
     engine: Engine | None = None
+    engines: Mapping[str, Engine] = field(default_factory=dict)
 
-    def require_engine(self, operator: str) -> Engine:
-        """The engine, or a clear error naming ``operator`` when the run has none.
+    def require_engine(self, operator: str, role: str = MAIN_ENGINE) -> Engine:
+        """The engine of ``role`` (the main engine by default), or a clear error naming
+        ``operator`` when the run has none.
 
         >>> RunContext().require_engine("MaskReasoningSpan")
         Traceback (most recent call last):
         ValueError: MaskReasoningSpan needs an engine for its LLM calls; run it in Pipeline(..., engine=...)
+        >>> RunContext().require_engine("ProbeDifficulty", "probe")
+        Traceback (most recent call last):
+        ValueError: ProbeDifficulty needs the 'probe' engine; run it in Pipeline(..., engines={'probe': ...})
         """
-        if self.engine is None:
-            raise ValueError(f"{operator} needs an engine for its LLM calls; run it in Pipeline(..., engine=...)")
-        return self.engine
+        engine = self.engine if role == MAIN_ENGINE else self.engines.get(role)
+        if engine is None:
+            if role == MAIN_ENGINE:
+                raise ValueError(f"{operator} needs an engine for its LLM calls; run it in Pipeline(..., engine=...)")
+            raise ValueError(f"{operator} needs the {role!r} engine; run it in Pipeline(..., engines={{{role!r}: ...}})")
+        return engine
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator seeded by the run seed and ``keys`` (e.g. operator name, source id)."""
@@ -108,6 +122,9 @@ class Operator(BaseModel, ABC):
     produces: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
     uses_engine: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False
+    """True for the rare operator that remembers earlier batches (a run-wide dedup index):
+    executors run it in one process, in input order, and save its :meth:`checkpoint`."""
 
     @property
     def name(self) -> str:
@@ -127,6 +144,11 @@ class Operator(BaseModel, ABC):
         """Columns this operator adds or rewrites."""
         return self.produces
 
+    def engine_roles(self) -> tuple[str, ...]:
+        """Engine roles this operator calls: ``("main",)`` for LLM operators, ``()`` otherwise.
+        Operators with an ``engine_role`` parameter (e.g. a small probe model) override it."""
+        return (MAIN_ENGINE,) if self.uses_engine else ()
+
     @abstractmethod
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         """Map one batch to kept rows and drops."""
@@ -135,6 +157,18 @@ class Operator(BaseModel, ABC):
         """Called by the pipeline before a run's first batch. The rare operator that must
         remember earlier batches (a run-wide dedup index) clears that memory here; pure
         operators, the rule, do nothing."""
+
+    def checkpoint(self) -> bytes | None:
+        """Stateful operators: what they learnt since the previous checkpoint (or since
+        :meth:`start_run`), as bytes; ``None`` for pure operators. A resumable run saves one
+        checkpoint per finished batch next to that batch's output."""
+        return None
+
+    def restore(self, checkpoints: Sequence[bytes]) -> None:
+        """Stateful operators: rebuild the memory of a run from its checkpoints, in batch
+        order, right after :meth:`start_run`, so a resumed run continues where it stopped."""
+        if checkpoints:
+            raise TypeError(f"{self.name} keeps no state between batches but was given checkpoints to restore")
 
 
 class RowOutcomes:

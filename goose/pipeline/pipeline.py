@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 from tqdm.auto import tqdm
 
 from goose.engines import Engine
-from goose.pipeline.operator import BatchResult, Operator, RunContext
+from goose.engines.usage import EngineUsage
+from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RunContext
 from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches
 from goose.pipeline.stats import OperatorStats
 from goose.schema import REJECT_SCHEMA
@@ -35,11 +36,13 @@ class PipelineError(ValueError):
 
 @dataclass
 class BatchOutcome:
-    """One batch through the whole pipeline: the kept rows, the rejects and the counters."""
+    """One batch through the whole pipeline: the kept rows, the rejects, the counters and the
+    checkpoints of stateful steps after this batch (step name -> bytes)."""
 
     kept: pa.Table
     rejects: pa.Table
     stats: list[OperatorStats]
+    checkpoints: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,9 +99,13 @@ class Pipeline:
 
     ``seed`` makes runs reproducible: the same input, operators and seed give the same output.
     ``batch_size`` bounds memory and is the unit handed to each operator (and to LLM engines).
-    ``engine`` answers the LLM requests of operators that make any (``uses_engine``); the
-    pipeline does not own it: close it when done (``with engine: ...``). Its requests,
-    cache hits and tokens are counted per step in the run's stats.
+    ``engine`` answers the LLM requests of operators that make any (``uses_engine``);
+    ``engines`` adds engines for other roles, e.g. ``{"probe": small}`` for
+    ``ProbeDifficulty(engine_role="probe")``. The pipeline does not own them: close them
+    when done (``with engine: ...``). Requests, cache hits and tokens are counted per step.
+
+    Steps are named after their operator; a name that occurs twice gets its position
+    (``MinHashDedup``, ``MinHashDedup#2``) so stats and rejects tell the steps apart.
 
     >>> Pipeline([], batch_size=0)
     Traceback (most recent call last):
@@ -106,7 +113,13 @@ class Pipeline:
     """
 
     def __init__(
-        self, operators: Sequence[Operator], *, seed: int = 0, batch_size: int = 64, engine: Engine | None = None
+        self,
+        operators: Sequence[Operator],
+        *,
+        seed: int = 0,
+        batch_size: int = 64,
+        engine: Engine | None = None,
+        engines: Mapping[str, Engine] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -117,7 +130,19 @@ class Pipeline:
         self.seed = seed
         self.batch_size = batch_size
         self.engine = engine
-        self.context = RunContext(seed=seed, operators=tuple(op.label for op in self.operators), engine=engine)
+        self.engines = dict(engines or {})
+        if MAIN_ENGINE in self.engines:
+            raise ValueError(f"pass the main engine as engine=..., not engines={{{MAIN_ENGINE!r}: ...}}")
+        self.step_names = step_names(self.operators)
+        self.context = RunContext(
+            seed=seed, operators=tuple(op.label for op in self.operators), engine=engine, engines=self.engines
+        )
+
+    def all_engines(self) -> dict[str, Engine]:
+        """Every engine of the run by role (``"main"`` first), each listed once."""
+        found = {MAIN_ENGINE: self.engine} if self.engine is not None else {}
+        found.update(self.engines)
+        return found
 
     def __repr__(self) -> str:
         steps = ", ".join(repr(op) for op in self.operators)
@@ -132,12 +157,19 @@ class Pipeline:
         goose.pipeline.pipeline.PipelineError: HeuristicMaskSpan needs column(s) ...
         """
         available = set(input_columns)
+        engines = self.all_engines()
         for operator in self.operators:
-            if operator.uses_engine and self.engine is None:
-                raise PipelineError(
-                    f"{operator.name} makes LLM calls but the pipeline has no engine; pass one, e.g. "
-                    "Pipeline(steps, engine=EngineConfig(backend='local').build()), or 'engine:' in a YAML run"
-                )
+            for role in operator.engine_roles():
+                if role not in engines and role == MAIN_ENGINE:
+                    raise PipelineError(
+                        f"{operator.name} makes LLM calls but the pipeline has no engine; pass one, e.g. "
+                        "Pipeline(steps, engine=EngineConfig(backend='local').build()), or 'engine:' in a YAML run"
+                    )
+                if role not in engines:
+                    raise PipelineError(
+                        f"{operator.name} calls the {role!r} engine but the pipeline has none; pass "
+                        f"Pipeline(steps, engine=..., engines={{{role!r}: ...}}), or 'engines: {{{role}: ...}}' in YAML"
+                    )
             missing = [name for name in operator.required_columns() if name not in available]
             if missing:
                 raise PipelineError(
@@ -153,19 +185,22 @@ class Pipeline:
         read_stats.drops.update(drop.reason for drop in read_drops)
         stats = [read_stats]
         rejects = [_read_rejects(read_drops)]
-        for operator in self.operators:
-            usage_before = self.engine.usage().copy() if self.engine is not None else None
+        engines = list({id(engine): engine for engine in self.all_engines().values()}.values())
+        for operator, name in zip(self.operators, self.step_names):
+            usage_before = [engine.usage().copy() for engine in engines] if operator.uses_engine else []
             started = time.perf_counter()
             result = operator.process(table, self.context)
             seconds = time.perf_counter() - started
             _check_contract(operator, table, result)
-            step = OperatorStats(operator.name, table.num_rows, result.kept.num_rows, seconds=seconds)
-            if usage_before is not None and self.engine is not None:
-                used = self.engine.usage().since(usage_before)
+            step = OperatorStats(name, table.num_rows, result.kept.num_rows, seconds=seconds)
+            if usage_before:
+                used = EngineUsage()
+                for engine, before in zip(engines, usage_before):
+                    used.merge(engine.usage().since(before))
                 step.engine = used if used.calls or used.failures else None
             step.drops.update(drop.reason for drop in result.drops)
             stats.append(step)
-            rejects.append(_operator_rejects(operator.name, table, result))
+            rejects.append(_operator_rejects(name, table, result))
             table = result.kept
         return BatchOutcome(table, pa.concat_tables(rejects), stats)
 
@@ -186,7 +221,7 @@ class Pipeline:
         """Run over the whole source and collect tasks, rejects and per-step stats."""
         kept: list[pa.Table] = []
         rejects: list[pa.Table] = [REJECT_SCHEMA.empty_table()]
-        totals: list[OperatorStats] = [OperatorStats(READ_STEP)] + [OperatorStats(op.name) for op in self.operators]
+        totals: list[OperatorStats] = [OperatorStats(READ_STEP)] + [OperatorStats(name) for name in self.step_names]
         for outcome in self.stream(source, progress=progress):
             kept.append(outcome.kept)
             rejects.append(outcome.rejects)
@@ -194,6 +229,21 @@ class Pipeline:
                 total.merge(step)
         tasks = pa.concat_tables(kept, promote_options="permissive") if kept else pa.table({})
         return PipelineResult(tasks, pa.concat_tables(rejects), totals)
+
+
+def step_names(operators: Sequence[Operator]) -> list[str]:
+    """Each step's name in stats and rejects: the operator's name, with ``#k`` for its k-th use.
+
+    >>> from goose.operators import MinHashDedup, PrepareText
+    >>> step_names([PrepareText(), MinHashDedup(), MinHashDedup(fields=["masked_text", "gold"])])
+    ['PrepareText', 'MinHashDedup', 'MinHashDedup#2']
+    """
+    seen: dict[str, int] = {}
+    names = []
+    for operator in operators:
+        seen[operator.name] = seen.get(operator.name, 0) + 1
+        names.append(operator.name if seen[operator.name] == 1 else f"{operator.name}#{seen[operator.name]}")
+    return names
 
 
 def _check_contract(operator: Operator, batch: pa.Table, result: BatchResult) -> None:

@@ -1,0 +1,49 @@
+"""The executor protocol and the in-process executor.
+
+An executor maps numbered input batches to numbered :class:`BatchOutcome` objects, yielded
+in input order. It does not decide what to skip or where output goes: the runner
+(:mod:`goose.runner`) hands it only the batches a run still needs, after calling
+``start_run`` and ``restore`` on stateful operators, and writes each outcome as it comes.
+Each outcome carries the checkpoint of every stateful step after that batch.
+
+>>> import goose
+>>> from goose.pipeline import read_batches
+>>> pipeline = goose.offline_pipeline()
+>>> batches = enumerate(read_batches(goose.sample_corpus_path(), pipeline.batch_size))
+>>> [(index, outcome.kept.num_rows) for index, outcome in LocalExecutor().run_batches(pipeline, batches)]
+[(0, 48)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
+
+
+class Executor(Protocol):
+    """Runs a pipeline's batches somewhere; see the module docstring for the contract."""
+
+    def run_batches(
+        self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]
+    ) -> Iterator[tuple[int, BatchOutcome]]:
+        """Yield ``(index, outcome)`` for every given batch, in the order given."""
+        ...
+
+
+class LocalExecutor:
+    """Runs every batch in this process, one after the other."""
+
+    def run_batches(
+        self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]
+    ) -> Iterator[tuple[int, BatchOutcome]]:
+        """Yield ``(index, outcome)`` for every given batch, in the order given."""
+        for index, batch in batches:
+            outcome = pipeline.process_batch(batch.table, batch.drops)
+            for operator, name in zip(pipeline.operators, pipeline.step_names):
+                if operator.stateful:
+                    state = operator.checkpoint()
+                    if state is not None:
+                        outcome.checkpoints[name] = state
+            yield index, outcome
