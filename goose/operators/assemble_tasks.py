@@ -2,8 +2,14 @@
 
 Picks ``num_options - 1`` distractors from the (filtered, preference-ordered) list so
 that about half are longer than the gold and half shorter (the gold's length then says
-nothing), places the gold at a seeded random letter, renders the question and checks
-every rule of :class:`goose.Task`.
+nothing), shuffles them with a per-row seed, places the gold, renders the question and
+checks every rule of :class:`goose.Task`.
+
+Answer letters are balanced over the whole run, not just in expectation: the k-th task
+the run builds gets its letter from a seeded permutation of all letters, a fresh one for
+every ``num_options`` tasks, so after any number of tasks no letter is used more than once
+more than any other (a policy learns nothing from "it is usually C"). This makes the step
+stateful (it counts the tasks built so far); a resumed run restores the count.
 
 Input columns: ``source_id``, ``domain``, ``text``, ``span_start``, ``span_end``,
 ``distractors``, ``distractor_sources``; optional ``engine``, ``model``, ``prompt_version``.
@@ -11,16 +17,19 @@ Output columns: exactly :data:`goose.schema.TASK_SCHEMA`.
 Drops: ``too_few_distractors`` (fewer than ``num_options - 1``), or the reason code of the
 task rule the row breaks (``gold_leak``, ``duplicate_options``, ...; see :mod:`goose.task`).
 
->>> AssembleTasks(num_options=4).num_options
-4
+>>> letters = [answer_slot(seed=0, position=k, num_options=3) for k in range(6)]
+>>> sorted(letters[:3]) == sorted(letters[3:]) == [0, 1, 2]
+True
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from goose.pipeline.operator import BatchResult, Drop, Operator, RunContext
 from goose.schema import tasks_to_table
@@ -29,8 +38,20 @@ from goose.task import Task, TaskProblem
 _OPTIONAL_LINEAGE = ("engine", "model", "prompt_version")
 
 
+def answer_slot(*, seed: int, position: int, num_options: int) -> int:
+    """The gold's option index for the ``position``-th task of a run: each block of
+    ``num_options`` consecutive tasks uses every index once, in a seeded order.
+
+    >>> [answer_slot(seed=1, position=k, num_options=2) for k in range(4)] in ([0, 1, 1, 0], [0, 1, 0, 1], [1, 0, 0, 1], [1, 0, 1, 0])
+    True
+    """
+    block, offset = divmod(position, num_options)
+    digest = np.random.SeedSequence([seed, num_options, block])
+    return int(np.random.default_rng(digest).permutation(num_options)[offset])
+
+
 class AssembleTasks(Operator):
-    """Build validated multiple-choice tasks with a seeded, balanced answer letter."""
+    """Build validated multiple-choice tasks with seeded, run-balanced answer letters."""
 
     requires: ClassVar[tuple[str, ...]] = (
         "source_id", "domain", "text", "span_start", "span_end", "distractors", "distractor_sources",
@@ -40,6 +61,24 @@ class AssembleTasks(Operator):
     )
 
     num_options: int = Field(9, ge=2, le=26, description="Options per task, gold included (the paper's best: 9).")
+
+    stateful: ClassVar[bool] = True
+    _built: int = PrivateAttr(0)
+    _built_at_checkpoint: int = PrivateAttr(0)
+
+    def start_run(self) -> None:
+        self._built = 0
+        self._built_at_checkpoint = 0
+
+    def checkpoint(self) -> bytes:
+        """How many tasks were built since the previous checkpoint (8 bytes, little-endian)."""
+        delta = self._built - self._built_at_checkpoint
+        self._built_at_checkpoint = self._built
+        return delta.to_bytes(8, "little")
+
+    def restore(self, checkpoints: Sequence[bytes]) -> None:
+        self._built = sum(int.from_bytes(state, "little") for state in checkpoints)
+        self._built_at_checkpoint = self._built
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         columns = list(self.requires) + [name for name in _OPTIONAL_LINEAGE if name in batch.column_names]
@@ -63,12 +102,13 @@ class AssembleTasks(Operator):
                         span=(row["span_start"], row["span_end"]),
                         distractors=[row["distractors"][picked[i]] for i in order],
                         distractor_sources=[row["distractor_sources"][picked[i]] for i in order],
-                        answer_index=int(rng.integers(self.num_options)),
+                        answer_index=answer_slot(seed=context.seed, position=self._built, num_options=self.num_options),
                         seed=context.seed,
                         operators=list(context.operators),
                         **{name: row.get(name) for name in _OPTIONAL_LINEAGE},
                     )
                 )
+                self._built += 1
             except TaskProblem as problem:
                 drops.append(Drop(index, problem.reason, problem.detail))
             except ValidationError as error:
