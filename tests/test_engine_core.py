@@ -179,6 +179,13 @@ def test_generate_json_retries_once_with_a_new_seed_after_malformed_output():
     assert retry.sampling.seed == 1 and retry.sampling.temperature >= 0.7
 
 
+def test_generate_json_counts_an_unusable_answer_as_a_failure_of_its_tag():
+    engine = Engine(ScriptedBackend(['{"a": oops', '{"b": "no a"}', '{"a": 3, "b": "fine"}']))
+    result = generate_json(engine, [ChatRequest.user("json")], Pair, tag="step")
+    assert isinstance(result[0], Failure) and result[0].kind == "schema_mismatch"
+    assert dict(engine.usage("step").failures) == {"schema_mismatch": 1}  # the retry's failure, counted once
+
+
 def test_generate_json_retries_truncated_output_with_more_tokens():
     class Truncating(ScriptedBackend):
         def generate_batch(self, requests):

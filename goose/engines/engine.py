@@ -97,6 +97,18 @@ class Engine:
         """Counters per tag (usually per operator)."""
         return dict(self._usage)
 
+    def record_failure(self, kind: str, *, tag: str = "default") -> None:
+        """Count an answer the caller could not use (JSON that does not parse, a wrong
+        schema) as a failure of ``kind``, so run summaries show it beside transport failures.
+
+        >>> from goose.engines.testing import ScriptedBackend
+        >>> engine = Engine(ScriptedBackend(["x"]))
+        >>> engine.record_failure("malformed_json", tag="demo")
+        >>> dict(engine.usage("demo").failures)
+        {'malformed_json': 1}
+        """
+        self._usage[tag].failures[kind] += 1
+
     def generate(self, requests: Sequence[ChatRequest], *, tag: str = "default") -> list[Generation | Failure]:
         """Answer every request: from the cache where possible, else from the back end.
 

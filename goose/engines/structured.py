@@ -42,6 +42,8 @@ def parse_json_answer(text: str, model: type[M]) -> M | Failure:
         return Failure(kind="empty_response", message="the model returned no text")
     try:
         data = json.loads(stripped)
+    except RecursionError:  # [[[[...]]]] thousands deep: a degenerate answer, not a crash
+        return Failure(kind="malformed_json", message=f"JSON nested too deeply to parse: {stripped[:120]!r}")
     except json.JSONDecodeError:
         start, end = stripped.find("{"), stripped.rfind("}")
         if start < 0 or end <= start:
@@ -50,6 +52,8 @@ def parse_json_answer(text: str, model: type[M]) -> M | Failure:
             data = json.loads(stripped[start : end + 1])
         except json.JSONDecodeError as error:
             return Failure(kind="malformed_json", message=f"{error.msg} at {error.pos}: {stripped[:120]!r}")
+        except RecursionError:
+            return Failure(kind="malformed_json", message=f"JSON nested too deeply to parse: {stripped[:120]!r}")
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -70,7 +74,8 @@ def generate_json(engine: Engine, requests: Sequence[ChatRequest], model: type[M
     """One ``model`` object or :class:`Failure` per request; the schema is attached to each request.
 
     Transport failures (after the engine's retries) are returned as they are; parse
-    failures get one retry, and the retry's failure is the one reported.
+    failures get one retry, and the retry's failure is the one reported (and counted in the
+    engine's usage under ``tag``, like transport failures).
     """
     schema = model.model_json_schema()
     requests = [r if r.response_schema == schema else r.model_copy(update={"response_schema": schema}) for r in requests]
@@ -82,5 +87,10 @@ def generate_json(engine: Engine, requests: Sequence[ChatRequest], model: type[M
     if retry:
         second = engine.generate([_retry_request(requests[i], generations[i]) for i in retry], tag=tag)
         for index, generation in zip(retry, second):
-            parsed[index] = generation if isinstance(generation, Failure) else parse_json_answer(generation.text, model)
+            if isinstance(generation, Failure):
+                parsed[index] = generation
+                continue
+            parsed[index] = parse_json_answer(generation.text, model)
+            if isinstance(parsed[index], Failure):
+                engine.record_failure(parsed[index].kind, tag=tag)
     return parsed
