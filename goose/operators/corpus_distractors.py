@@ -28,8 +28,8 @@ could be made; :class:`FilterDistractors` judges whether there are *enough*).
 
 from __future__ import annotations
 
-import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -53,6 +53,53 @@ class _Candidate:
     domain: str
     units: int
     kind: str
+
+
+class _Pool:
+    """The batch's candidate spans as arrays, built once per batch, so that ranking them for
+    each row is a few NumPy operations rather than a Python loop over every candidate.
+
+    Word overlap with a row's context is a sparse product: one entry per (candidate, word)
+    with the word's count; a row marks its context words and sums the marked counts.
+    """
+
+    def __init__(self, candidates: list[_Candidate]) -> None:
+        self.candidates = candidates
+        self.lengths = np.array([len(c.text) for c in candidates], dtype=np.float64)
+        self.units = np.array([c.units for c in candidates], dtype=np.int64)
+        self._codes: dict[str, int] = {}
+        self.sources = self._encode([c.source_id for c in candidates])
+        self.kinds = self._encode([c.kind for c in candidates])
+        self.domains = self._encode([c.domain for c in candidates])
+        self.vocabulary: dict[str, int] = {}
+        entry_candidate, entry_word, entry_count = [], [], []
+        for position, candidate in enumerate(candidates):
+            for word, count in Counter(_WORDS.findall(candidate.text.lower())).items():
+                entry_candidate.append(position)
+                entry_word.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
+                entry_count.append(count)
+        self.entry_candidate = np.array(entry_candidate, dtype=np.int64)
+        self.entry_word = np.array(entry_word, dtype=np.int64)
+        self.entry_count = np.array(entry_count, dtype=np.float64)
+        self.word_totals = np.bincount(self.entry_candidate, weights=self.entry_count, minlength=len(candidates))
+
+    def code(self, value: str) -> int:
+        """The integer code of a source id, kind or domain (-1 if no candidate has it)."""
+        return self._codes.get(value, -1)
+
+    def _encode(self, values: list[str]) -> np.ndarray:
+        return np.array([self._codes.setdefault(v, len(self._codes)) for v in values], dtype=np.int64)
+
+    def word_overlap(self, context_words: set[str], positions: np.ndarray) -> np.ndarray:
+        """Per candidate at ``positions``: the share of its words (with repeats) in ``context_words``."""
+        marked = np.zeros(len(self.vocabulary), dtype=bool)
+        ids = [self.vocabulary[word] for word in context_words if word in self.vocabulary]
+        marked[ids] = True
+        hits = np.bincount(
+            self.entry_candidate, weights=self.entry_count * marked[self.entry_word], minlength=len(self.candidates)
+        )
+        totals = self.word_totals[positions]
+        return np.divide(hits[positions], totals, out=np.zeros(len(positions)), where=totals > 0)
 
 
 class CorpusDistractors(Operator):
@@ -83,13 +130,14 @@ class CorpusDistractors(Operator):
             for a, b in [(units[first], units[first + size - 1])]
             if len({u.kind for u in units[first : first + size]}) == 1
         ]
+        pool_index = _Pool(pool)
         outcomes = RowOutcomes(
             batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
         )
         for index, (row, (size, kind)) in enumerate(zip(rows, golds)):
             rng = context.rng(self.name, row["source_id"])
             perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations)
-            corpus = self._corpus_spans(row, size, kind, pool)
+            corpus = self._corpus_spans(row, size, kind, pool_index)
             decoys = perturbations(corpus[0].text, rng, max_variants=len(perturbed)) if corpus else []
             texts, sources = _interleave(
                 [(text, f"perturb:{edits}") for text, edits in perturbed],
@@ -110,34 +158,31 @@ class CorpusDistractors(Operator):
             return (max(1, row["gold"].count("\n") + 1), "sentence")
         return (len(inside), inside[0].kind)
 
-    def _corpus_spans(self, row: dict, size: int, kind: str, pool: list[_Candidate]) -> list[_Candidate]:
+    def _corpus_spans(self, row: dict, size: int, kind: str, pool: _Pool) -> list[_Candidate]:
         gold_length = len(row["gold"])
-        fitting = [
-            c
-            for c in pool
-            if c.source_id != row["source_id"]
-            and c.units == size
-            and c.kind == kind
-            and self.min_length_ratio <= len(c.text) / gold_length <= self.max_length_ratio
-        ]
-        if not fitting:
+        ratio = pool.lengths / gold_length
+        fitting = np.flatnonzero(
+            (pool.sources != pool.code(row["source_id"]))
+            & (pool.units == size)
+            & (pool.kinds == pool.code(kind))
+            & (ratio >= self.min_length_ratio)
+            & (ratio <= self.max_length_ratio)
+        )
+        if not len(fitting):
             return []
         text = row["text"]
         around = text[max(0, row["span_start"] - CONTEXT_CHARS) : row["span_start"]]
         around += text[row["span_end"] : row["span_end"] + CONTEXT_CHARS]
         context_words = set(_WORDS.findall(around.lower()))
-        scores = np.array(
-            [
-                _word_overlap(c.text, context_words)
-                + 0.5 * (1 - abs(math.log(len(c.text) / gold_length)))
-                + (0.5 if c.domain == row["domain"] else 0.0)
-                for c in fitting
-            ]
+        scores = (
+            pool.word_overlap(context_words, fitting)
+            + 0.5 * (1 - np.abs(np.log(ratio[fitting])))
+            + np.where(pool.domains[fitting] == pool.code(row["domain"]), 0.5, 0.0)
         )
         chosen: list[_Candidate] = []
         per_source: dict[str, int] = {}
-        for position in np.argsort(-scores, kind="stable"):
-            candidate = fitting[position]
+        for position in fitting[np.argsort(-scores, kind="stable")]:
+            candidate = pool.candidates[position]
             if per_source.get(candidate.source_id, 0) >= self.max_per_source:
                 continue
             per_source[candidate.source_id] = per_source.get(candidate.source_id, 0) + 1
@@ -145,11 +190,6 @@ class CorpusDistractors(Operator):
             if len(chosen) >= self.max_corpus:
                 break
         return chosen
-
-
-def _word_overlap(text: str, context_words: set[str]) -> float:
-    words = _WORDS.findall(text.lower())
-    return sum(word in context_words for word in words) / len(words) if words else 0.0
 
 
 def _interleave(perturbed: list[tuple[str, str]], corpus: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
