@@ -13,7 +13,16 @@ operators in order, each with its parameters::
       - FilterDistractors: {min_distractors: 8}
       - AssembleTasks: {num_options: 9}
 
-or, instead of ``operators``, ``preset: offline`` with ``preset_options: {num_options: 5}``.
+or, instead of ``operators``, a preset: ``preset: offline`` with ``preset_options:
+{num_options: 5}``, or a domain preset (``cyber``, ``stem``, ``math``, ``code``; see
+:mod:`goose.presets.domains`). A domain preset runs offline without an ``engine`` section
+and runs its LLM chain with one; ``engines: {probe: ...}`` gives its difficulty probe a
+model of its own::
+
+    input: ../../goose/data/sample_qa_pairs.jsonl
+    preset: math
+    preset_options: {num_options: 9, adapter: {question_column: problem}}
+
 Pipelines with LLM steps add an ``engine`` (see :class:`goose.engines.EngineConfig`)::
 
     engine:
@@ -28,18 +37,42 @@ Pipelines with LLM steps add an ``engine`` (see :class:`goose.engines.EngineConf
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from goose.engines import EngineConfig
+from goose.engines import Engine, EngineConfig
 from goose.operators import OPERATORS
 from goose.pipeline import Operator, Pipeline
-from goose.presets import offline_pipeline
+from goose.presets import (
+    code_pipeline,
+    cyber_pipeline,
+    math_pipeline,
+    offline_pipeline,
+    stem_pipeline,
+)
 
-PRESETS = {"offline": offline_pipeline}
+DOMAIN_PRESETS: dict[str, Callable[..., Pipeline]] = {
+    "cyber": cyber_pipeline,
+    "stem": stem_pipeline,
+    "math": math_pipeline,
+    "code": code_pipeline,
+}
+"""Presets that take ``engine=`` and ``probe_engine=``: the config's ``engine`` and
+``engines: {probe: ...}`` are built and handed to them (none given: the offline variant)."""
+
+PRESETS: dict[str, Callable[..., Pipeline]] = {"offline": offline_pipeline, **DOMAIN_PRESETS}
 """Preset builders by name."""
 
 
@@ -89,6 +122,8 @@ class RunConfig(BaseModel):
         """The pipeline this config describes, with its engine (if any) built; a relative
         engine cache path is resolved against ``base`` (the config file's folder).
         The caller closes ``pipeline.engine`` when the run is over."""
+        if self.preset in DOMAIN_PRESETS:
+            return self._build_engine_preset(base)
         if self.preset is not None:
             options = {"seed": self.seed, "batch_size": self.batch_size, **self.preset_options}
             try:
@@ -110,6 +145,43 @@ class RunConfig(BaseModel):
         engine = self.engine.build(base) if self.engine is not None and needs_engine else None
         others = {role: config.build(base) for role, config in self.engines.items() if role in roles}
         return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=engine, engines=others)
+
+    def _build_engine_preset(self, base: Path | None) -> Pipeline:
+        """A domain preset with the config's engines: ``engine`` -> ``engine=``,
+        ``engines: {probe: ...}`` -> ``probe_engine=``; engines are built only when used."""
+        assert self.preset is not None
+        for key in ("engine", "probe_engine"):
+            if key in self.preset_options:
+                raise ConfigError(f"preset_options.{key}: give engines as 'engine:' / 'engines: {{probe: ...}}' sections")
+        unknown = sorted(set(self.engines) - {"probe"})
+        if unknown:
+            raise ConfigError(f"engines: preset {self.preset!r} uses only the role 'probe', not {unknown}")
+        if "probe" in self.engines and self.engine is None:
+            raise ConfigError(f"engines.probe: preset {self.preset!r} runs offline without an 'engine:' section, "
+                              "and offline there is no probe; add 'engine:' or remove 'engines:'")
+        options = {"seed": self.seed, "batch_size": self.batch_size, **self.preset_options}
+        try:  # check the option names before paying for an engine start
+            inspect.signature(DOMAIN_PRESETS[self.preset]).bind(**options)
+        except TypeError as error:
+            raise ConfigError(f"preset_options of preset {self.preset!r}: {error}") from error
+        if self.engine is None:
+            try:
+                return DOMAIN_PRESETS[self.preset](**options)
+            except ValueError as error:
+                raise ConfigError(f"preset {self.preset!r}: {error}") from error
+        built: list[Engine] = []
+        try:
+            built.append(self.engine.build(base))
+            if "probe" in self.engines:
+                built.append(self.engines["probe"].build(base))
+            probe = built[1] if len(built) > 1 else None
+            return DOMAIN_PRESETS[self.preset](built[0], probe_engine=probe, **options)
+        except BaseException as error:  # close what was started, whatever went wrong
+            for engine in built:
+                engine.close()
+            if isinstance(error, ValueError):
+                raise ConfigError(f"preset {self.preset!r}: {error}") from error
+            raise
 
 
 def _build_operator(position: int, step: dict[str, dict[str, Any] | None]) -> Operator:

@@ -36,7 +36,15 @@ OPERATORS = {
         Decontaminate,
     )
 }
-"""Operator classes by name, for pipelines described in YAML."""
+"""Operator classes by name, for pipelines described in YAML (input adapters included)."""
+
+# Input adapters (goose.adapters) are steps too; imported last because they use PrepareText's cleaning.
+from goose.adapters.code_problems import FromCodeProblems
+from goose.adapters.passages import FromPassages
+from goose.adapters.qa_pairs import FromQAPairs
+from goose.adapters.web_documents import FromWebDocuments
+
+OPERATORS.update({cls.__name__: cls for cls in (FromWebDocuments, FromQAPairs, FromCodeProblems, FromPassages)})
 
 __all__ = [
     "OPERATORS",

@@ -1,9 +1,11 @@
 """AssembleTasks: turn a passage, its gold span and its distractors into validated tasks.
 
 Picks ``num_options - 1`` distractors from the (filtered, preference-ordered) list so
-that about half are longer than the gold and half shorter (the gold's length then says
-nothing), shuffles them with a per-row seed, places the gold, renders the question and
-checks every rule of :class:`goose.Task`.
+that the gold's length rank among the options is uniform over the run: a per-row seeded
+draw says how many options are longer than the gold, and that many are taken from the
+longer distractors, the rest from the shorter ones (so neither "pick the longest" nor
+"pick the middle one" beats chance). It shuffles them with a per-row seed, places the
+gold, renders the question and checks every rule of :class:`goose.Task`.
 
 Answer letters are balanced over the whole run, not just in expectation: the k-th task
 the run builds gets its letter from a seeded permutation of all letters, a fresh one for
@@ -91,7 +93,7 @@ class AssembleTasks(Operator):
                 continue
             rng = context.rng(self.name, row["source_id"])
             gold_length = row["span_end"] - row["span_start"]
-            picked = _balanced_by_length(row["distractors"], gold_length, needed)
+            picked = _pick_by_length_rank(row["distractors"], gold_length, needed, int(rng.integers(needed + 1)))
             order = rng.permutation(len(picked)).tolist()
             try:
                 tasks.append(
@@ -117,18 +119,18 @@ class AssembleTasks(Operator):
         return BatchResult(tasks_to_table(tasks), drops)
 
 
-def _balanced_by_length(distractors: list[str], gold_length: int, needed: int) -> list[int]:
-    """Indices of ``needed`` distractors, alternating longer and shorter than the gold,
-    each side in preference order, so that the gold sits near the middle by length."""
+def _pick_by_length_rank(distractors: list[str], gold_length: int, needed: int, longer_wanted: int) -> list[int]:
+    """Indices of ``needed`` distractors of which ``longer_wanted`` are longer than the gold
+    (as near as the list allows), each side in preference order.
+
+    >>> _pick_by_length_rank(["aaaa", "a", "aaaaa", "aa"], gold_length=3, needed=3, longer_wanted=1)
+    [0, 1, 3]
+    """
     longer = [i for i, d in enumerate(distractors) if len(d) > gold_length]
     shorter = [i for i, d in enumerate(distractors) if len(d) <= gold_length]
-    picked: list[int] = []
-    while len(picked) < needed:
-        for side in (longer, shorter) if len(picked) % 2 == 0 else (shorter, longer):
-            if side:
-                picked.append(side.pop(0))
-                break
-    return picked
+    take_shorter = min(needed - min(longer_wanted, len(longer)), len(shorter))
+    take_longer = needed - take_shorter
+    return sorted(longer[:take_longer] + shorter[:take_shorter])
 
 
 def _task_problem(error: ValidationError) -> TaskProblem | None:

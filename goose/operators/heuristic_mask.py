@@ -7,7 +7,10 @@ units that does not start at the first unit is scored by how much reasoning it h
 span. A small per-passage jitter, seeded by the run seed and the source id, breaks ties
 so that runs are reproducible.
 
-Input columns: ``source_id``, ``text``. Output columns: ``gold``, ``span_start``,
+Input columns: ``source_id``, ``text``; optional ``solution_start`` (set by the
+question + solution adapters of :mod:`goose.adapters`): the span then starts at or after
+that character offset, so the gold is part of the solution, never of the question.
+Output columns: ``gold``, ``span_start``,
 ``span_end`` (character offsets of the gold in ``text``).
 Drops: ``mask_token_in_text`` (the passage already holds ``[MASK]``), ``too_few_units``
 (not enough sentences/lines to leave context), ``no_valid_span`` (no window meets the
@@ -60,6 +63,11 @@ class HeuristicMaskSpan(Operator):
             self._segmenter = Segmenter()
         outcomes = RowOutcomes(batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64()})
         ids = batch.column("source_id").to_pylist()
+        solution_starts = (
+            batch.column("solution_start").to_pylist()
+            if "solution_start" in batch.column_names
+            else [None] * batch.num_rows
+        )
         for index, text in enumerate(batch.column("text").to_pylist()):
             if MASK_TOKEN in text:
                 outcomes.drop(index, "mask_token_in_text", f"the passage already contains {MASK_TOKEN}")
@@ -68,7 +76,10 @@ class HeuristicMaskSpan(Operator):
             if len(units) < self.min_units + 1:
                 outcomes.drop(index, "too_few_units", f"{len(units)} sentences/lines, need {self.min_units + 1}")
                 continue
-            choice = self._best_window(text, units, context.rng(self.name, ids[index]))
+            # The span may not start before the solution (a question + solution row) nor at the first unit.
+            start_at = solution_starts[index] or 0
+            first_allowed = max(1, next((i for i, unit in enumerate(units) if unit.start >= start_at), len(units)))
+            choice = self._best_window(text, units, first_allowed, context.rng(self.name, ids[index]))
             if isinstance(choice, Drop):
                 outcomes.drop(index, choice.reason, choice.detail)
                 continue
@@ -77,12 +88,12 @@ class HeuristicMaskSpan(Operator):
         return outcomes.result()
 
     def _best_window(
-        self, text: str, units: list[Unit], rng: np.random.Generator
+        self, text: str, units: list[Unit], first_allowed: int, rng: np.random.Generator
     ) -> tuple[int, int] | Drop:
         scores = np.array([unit.score for unit in units])
         candidates: list[tuple[float, float, int, int]] = []
         for size in range(self.min_units, self.max_units + 1):
-            for first in range(1, len(units) - size + 1):
+            for first in range(first_allowed, len(units) - size + 1):
                 last = first + size - 1
                 if len({unit.kind for unit in units[first : last + 1]}) > 1:
                     continue
