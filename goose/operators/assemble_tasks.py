@@ -1,10 +1,10 @@
 """AssembleTasks: turn a passage, its gold span and its distractors into validated tasks.
 
 Picks ``num_options - 1`` distractors from the (filtered, preference-ordered) list so
-that the gold's length rank among the options is uniform over the run: a per-row seeded
-draw says how many options are longer than the gold, and that many are taken from the
-longer distractors, the rest from the shorter ones (so neither "pick the longest" nor
-"pick the middle one" beats chance). It shuffles them with a per-row seed, places the
+that the gold's length rank among the options is as uniform as the candidates allow: a
+per-row seeded draw, uniform over the feasible counts, says how many options are longer
+than the gold; that many are taken from the longer distractors, the rest from the shorter
+ones (so neither "pick the longest" nor "pick the middle one" is a reliable shortcut). It shuffles them with a per-row seed, places the
 gold, renders the question and checks every rule of :class:`goose.Task`.
 
 Answer letters are balanced over the whole run, not just in expectation: the k-th task
@@ -93,7 +93,9 @@ class AssembleTasks(Operator):
                 continue
             rng = context.rng(self.name, row["source_id"])
             gold_length = row["span_end"] - row["span_start"]
-            picked = _pick_by_length_rank(row["distractors"], gold_length, needed, int(rng.integers(needed + 1)))
+            longer = sum(len(d) > gold_length for d in row["distractors"])
+            fewest, most = max(0, needed - (len(row["distractors"]) - longer)), min(needed, longer)
+            picked = _pick_by_length_rank(row["distractors"], gold_length, needed, int(rng.integers(fewest, most + 1)))
             order = rng.permutation(len(picked)).tolist()
             try:
                 tasks.append(
