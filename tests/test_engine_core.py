@@ -256,3 +256,13 @@ def test_a_back_end_bug_fails_its_request_not_the_batch():
         results = engine.generate([ChatRequest.user("ok"), ChatRequest.user("boom")])
     assert results[0].text == "OK"
     assert isinstance(results[1], Failure) and results[1].kind == "bad_response" and "KeyError" in results[1].message
+
+
+def test_a_batch_back_end_that_raises_fails_its_requests_not_the_run():
+    def explode(request):
+        raise RuntimeError("CUDA error: device-side assert")
+
+    engine = Engine(ScriptedBackend(explode))
+    results = engine.generate([ChatRequest.user("a"), ChatRequest.user("b")])
+    assert [r.kind for r in results] == ["bad_response", "bad_response"]
+    assert "RuntimeError: CUDA error" in results[0].message and engine.usage().failures["bad_response"] == 2

@@ -186,7 +186,12 @@ class Engine:
             if attempt > 1:
                 usage.retries += len(pending)
                 time.sleep(min(self.retry.max_backoff, self.retry.initial_backoff * 2 ** (attempt - 2)))
-            answers = self.backend.generate_batch([requests[i] for i in pending])
+            try:
+                answers = self.backend.generate_batch([requests[i] for i in pending])
+            except BackendError as error:
+                answers = [error] * len(pending)
+            except Exception as error:  # noqa: BLE001 - a back-end bug fails these requests, never the run
+                answers = [BackendError("bad_response", f"{type(error).__name__}: {error}"[:500])] * len(pending)
             if len(answers) != len(pending):
                 raise RuntimeError(f"{type(self.backend).__name__} returned {len(answers)} results for {len(pending)} requests")
             retry_next: list[int] = []

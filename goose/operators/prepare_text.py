@@ -60,6 +60,11 @@ class PrepareText(Operator):
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         outcomes = RowOutcomes(batch, types={name: pa.string() for name in self.produces})
+        if self.text_column not in batch.column_names:
+            # JSONL rows name their own keys: a batch whose rows all lack the text key has no such column.
+            for index in range(batch.num_rows):
+                outcomes.drop(index, "missing_text", f"no column {self.text_column!r} in this row")
+            return outcomes.result()
         texts = batch.column(self.text_column).to_pylist()
         ids = _optional_column(batch, self.id_column)
         domains = _optional_column(batch, self.domain_column)

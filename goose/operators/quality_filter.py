@@ -8,6 +8,10 @@ Checks run in this order; a row is dropped with the first reason that applies:
 * ``missing_text``: no value, or the column is not text;
 * ``empty_text``: nothing but whitespace after normalisation;
 * ``too_short_words`` / ``too_long_words``: whitespace word count outside ``[min_words, max_words]``;
+* ``binary_text``: share of characters that no text holds (control characters other than tab
+  and line ends, private-use characters, U+FFFD replacement characters) above
+  ``max_binary_ratio`` (default 0.01): bytes decoded as Latin-1 or a broken encoding, whose
+  letters would otherwise pass the symbol check;
 * ``symbol_ratio``: share of non-space characters that are neither letters, digits nor ``_``
   above ``max_symbol_ratio`` (default 0.6: dense LaTeX and C reach 0.5, so only text that is
   mostly punctuation, rules or separators goes);
@@ -43,6 +47,8 @@ from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunConte
 _MATH_MARK_TAGS = ("<super>", "<sub>", "<fraction>")
 # RE2 syntax (Arrow compute): a character that is not a letter, digit, combining mark, underscore or space.
 _SYMBOL = r"[^\p{L}\p{N}\p{M}_\s]"
+# RE2: a control character other than tab, line feed and carriage return; a private-use character; U+FFFD.
+_BINARY = r"[^\t\n\r\P{Cc}]|[\p{Co}\x{FFFD}]"
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -115,6 +121,9 @@ class QualityFilter(Operator):
     keep_math_marks: bool = Field(True, description="Under NFKC, keep super/subscripts and vulgar fractions.")
     min_words: int = Field(50, ge=0, description="Fewer whitespace-separated words: too_short_words.")
     max_words: int = Field(50_000, ge=1, description="More words: too_long_words.")
+    max_binary_ratio: float = Field(
+        0.01, ge=0, le=1, description="Higher share of control/private-use/replacement characters: binary_text."
+    )
     max_symbol_ratio: float = Field(0.6, gt=0, le=1, description="Higher share of symbol characters: symbol_ratio.")
     max_repeated_line_ratio: float = Field(0.3, gt=0, le=1, description="Higher share of repeats: repeated_lines.")
     min_repeated_line_chars: int = Field(
@@ -170,11 +179,12 @@ class QualityFilter(Operator):
         non_space = _counts(pc.count_substring_regex(array, r"\S"))
         symbols = _counts(pc.count_substring_regex(array, _SYMBOL))
         symbol_ratio = symbols / np.maximum(non_space, 1)
+        binary_ratio = _counts(pc.count_substring_regex(array, _BINARY)) / np.maximum(_counts(pc.utf8_length(array)), 1)
         lines, repeats = repeated_line_counts(array, self.min_repeated_line_chars)
         repeat_ratio = repeats / np.maximum(lines, 1)
         domains = self._route(batch, array) if routing else None
         for index, text in enumerate(texts):
-            reason = self._first_failure(index, text, words, symbol_ratio, repeat_ratio, lines, repeats)
+            reason = self._first_failure(index, text, words, symbol_ratio, repeat_ratio, lines, repeats, binary_ratio)
             if reason is None and domains is not None and domains[index] is None:
                 keys = sorted(self.domain_keywords)
                 reason = ("no_domain_match", f"no keyword of {keys} found {self.min_keyword_hits}+ times")
@@ -195,6 +205,7 @@ class QualityFilter(Operator):
         repeat_ratio: np.ndarray,
         lines: np.ndarray,
         repeats: np.ndarray,
+        binary_ratio: np.ndarray,
     ) -> tuple[str, str] | None:
         if text is None:
             return "missing_text", "no value in column 'text'"
@@ -204,6 +215,11 @@ class QualityFilter(Operator):
             return "too_short_words", f"{words[index]} words, min_words is {self.min_words}"
         if words[index] > self.max_words:
             return "too_long_words", f"{words[index]} words, max_words is {self.max_words}"
+        if binary_ratio[index] > self.max_binary_ratio:
+            return "binary_text", (
+                f"{binary_ratio[index]:.2f} of characters are control, private-use or replacement characters, "
+                f"max_binary_ratio is {self.max_binary_ratio}"
+            )
         if symbol_ratio[index] > self.max_symbol_ratio:
             return "symbol_ratio", (
                 f"{symbol_ratio[index]:.2f} of non-space characters are symbols, "

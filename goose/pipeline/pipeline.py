@@ -187,6 +187,9 @@ class Pipeline:
         rejects = [_read_rejects(read_drops)]
         engines = list({id(engine): engine for engine in self.all_engines().values()}.values())
         for operator, name in zip(self.operators, self.step_names):
+            if table.num_rows == 0:  # e.g. a stretch of unreadable lines: no columns for the steps to read
+                stats.append(OperatorStats(name))
+                continue
             usage_before = [engine.usage().copy() for engine in engines] if operator.uses_engine else []
             started = time.perf_counter()
             result = operator.process(table, self.context)

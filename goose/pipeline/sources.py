@@ -126,7 +126,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict | ReadDrop]]:
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                # A byte-order mark (Windows editors put one before the first line) is no content.
+                line = raw.decode("utf-8").removeprefix("\ufeff")
             except UnicodeDecodeError as error:
                 yield where, ReadDrop(where, "invalid_utf8", str(error), raw[:200].decode("utf-8", "replace"))
                 continue
@@ -135,6 +136,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict | ReadDrop]]:
             except json.JSONDecodeError as error:
                 yield where, ReadDrop(where, "invalid_json", str(error), line[:200])
                 continue
+            except RecursionError:  # e.g. [[[[...]]]] thousands deep: Python's parser gives up
+                yield where, ReadDrop(where, "invalid_json", "JSON nested too deeply to parse", line[:200])
+                continue
             if not isinstance(row, dict):
                 yield where, ReadDrop(where, "not_an_object", f"line holds a {type(row).__name__}", line[:200])
                 continue
@@ -142,8 +146,12 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict | ReadDrop]]:
 
 
 def _rows_to_batches(rows: Iterable[tuple[str, Any]], batch_size: int) -> Iterator[SourceBatch]:
+    # Unreadable rows ride along with the next batch of readable ones. Unreadable rows
+    # after the last readable one join the last batch (one batch is held back for that),
+    # so operators never get a batch without columns just because the input ends badly.
     pending: list[dict] = []
     drops: list[ReadDrop] = []
+    held: SourceBatch | None = None
     for where, row in rows:
         checked = row if isinstance(row, ReadDrop) else _check_row(where, row)
         if isinstance(checked, ReadDrop):
@@ -151,8 +159,15 @@ def _rows_to_batches(rows: Iterable[tuple[str, Any]], batch_size: int) -> Iterat
         else:
             pending.append(checked)
         if len(pending) == batch_size:
-            yield SourceBatch(_rows_to_table(pending), drops)
+            if held is not None:
+                yield held
+            held = SourceBatch(_rows_to_table(pending), drops)
             pending, drops = [], []
+    if held is not None and not pending:
+        yield SourceBatch(held.table, held.drops + drops)
+        return
+    if held is not None:
+        yield held
     if pending or drops:
         yield SourceBatch(_rows_to_table(pending), drops)
 
@@ -167,8 +182,34 @@ def _check_row(where: str, row: Any) -> dict | ReadDrop:
                 value = bytes(value).decode("utf-8")
             except UnicodeDecodeError as error:
                 return ReadDrop(where, "invalid_utf8", f"column {key!r}: {error}", repr(value[:200]))
+        unencodable = _unencodable_text(value)
+        if unencodable is not None:
+            # JSON may spell a lone surrogate ("\\ud800"); no UTF-8 text (nor Arrow) can hold it.
+            return ReadDrop(where, "invalid_utf8", f"column {key!r}: {unencodable}", repr(value)[:200])
         decoded[str(key)] = value
     return decoded
+
+
+def _unencodable_text(value: Any) -> str | None:
+    """Why ``value`` (a string, or strings nested in lists and dicts) cannot be UTF-8 text, or None.
+
+    >>> _unencodable_text(["ok", {"k": "a" + chr(0xD800)}])[-22:], _unencodable_text({"k": ["fine"]})
+    ('surrogates not allowed', None)
+    """
+    stack = [value]  # a stack, not recursion: a row may nest thousands of levels deep
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                return str(error)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
 
 
 def _rows_to_table(rows: list[dict]) -> pa.Table:
