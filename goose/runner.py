@@ -1,60 +1,319 @@
 """Run a pipeline straight to a folder: ``tasks.parquet``, ``rejects.parquet``, ``summary.json``.
 
-Batches are written as they finish, so memory stays bounded however large the input.
+The run is resumable. Each finished input batch is written as a shard under ``shards/``
+(its tasks, its rejects, the checkpoints of stateful steps such as ``MinHashDedup``, and
+last a ``NNNNNN.done.json`` marker holding its counters); every file is written to a
+temporary name and renamed into place, and the marker is written last, so a half-written
+shard never counts. ``manifest.json`` holds the run's fingerprint: operators and their
+parameters, seed, batch size, input identity (paths, sizes, modification times; a content
+hash for in-memory inputs) and engines. Running the same command on the same folder again,
+after a crash or ``kill -9`` at any point, restores the stateful steps from the finished
+shards, skips those batches and runs only the rest; with an engine response cache no
+answered LLM request is paid for twice. At the end the shards are merged (one batch in
+memory at a time) into the three output files. A folder holding another run is refused
+unless ``overwrite=True``, which clears goose's files there (not an engine cache kept there).
+A lock file (``.goose.lock``) keeps two processes from writing one folder at once.
 
 >>> import tempfile, goose
 >>> out = tempfile.mkdtemp()
 >>> result = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False)
->>> result.accounted
+>>> result.accounted, sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+(True, ['manifest.json', 'rejects.parquet', 'shards', 'summary.json', 'tasks.parquet'])
+>>> again = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False)
+>>> again.tasks.equals(result.tasks)  # nothing left to run: the finished shards are merged again
 True
+>>> run_to_directory(goose.offline_pipeline(seed=1), goose.sample_corpus_path(), out, progress=False)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+goose.runner.RunFolderError: ... holds another run (different seed); use a new output folder (--out) or overwrite it (--overwrite, overwrite=True)
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import shutil
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
+from goose.engines.usage import EngineUsage
+from goose.executors.base import Executor, LocalExecutor
 from goose.export.files import export_order
-from goose.pipeline import Pipeline, PipelineResult
-from goose.pipeline.sources import Source
+from goose.pipeline import BatchOutcome, Pipeline, PipelineResult, SourceBatch
+from goose.pipeline.pipeline import READ_STEP
+from goose.pipeline.sources import Source, count_rows, read_batches
 from goose.pipeline.stats import OperatorStats
 from goose.schema import REJECT_SCHEMA, TASK_SCHEMA
 
 TASKS_FILE = "tasks.parquet"
 REJECTS_FILE = "rejects.parquet"
 SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+SHARDS_DIR = "shards"
+RUN_FORMAT = 1
+"""Version of the run folder layout; a folder of another version is never resumed."""
+
+_PARTIAL = ".partial"
+_LOCK_FILE = ".goose.lock"
+_OUTPUT_FILES = (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE, MANIFEST_FILE)
 
 
-def run_to_directory(pipeline: Pipeline, source: Source, out_dir: str | Path, *, progress: bool = True) -> PipelineResult:
-    """Run ``pipeline`` over ``source`` and write its outputs into ``out_dir`` (created if needed).
+class RunFolderError(ValueError):
+    """An output folder that cannot take this run: it holds another run, or another
+    process is writing to it. The message says what to do."""
 
-    Returns the :class:`PipelineResult` with the tasks and rejects read back from disk.
+
+def run_to_directory(
+    pipeline: Pipeline,
+    source: Source,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    executor: Executor | None = None,
+    overwrite: bool = False,
+) -> PipelineResult:
+    """Run ``pipeline`` over ``source`` into ``out_dir`` (created if needed), resuming the
+    run already there if it has the same fingerprint (see the module docstring).
+
+    ``executor`` runs the batches (default: :class:`~goose.executors.LocalExecutor`, in
+    this process). ``overwrite`` starts over in a folder that holds another or the same run.
+    Returns the :class:`PipelineResult` with the tasks and rejects read back from disk; its
+    stats cover every batch, also those finished by an earlier, interrupted process.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    totals = [OperatorStats("read")] + [OperatorStats(name) for name in pipeline.step_names]
-    tasks_writer: pq.ParquetWriter | None = None
-    with pq.ParquetWriter(out / REJECTS_FILE, REJECT_SCHEMA) as rejects_writer:
+    executor = executor or LocalExecutor()
+    fingerprint = run_fingerprint(pipeline, source)
+    with _exclusive(out):
+        shards = _open_run(out, fingerprint, overwrite)
+        stateful = any(operator.stateful for operator in pipeline.operators)
+        finished = shards.finished(contiguous=stateful)
+        _start(pipeline, shards, finished)
+        done_rows = sum(marker["rows_in"] for marker in finished.values())
+        with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose") as bar:
+            given: deque[int] = deque()
+            todo = _batches_to_run(pipeline, source, finished, given)
+            for index, outcome in executor.run_batches(pipeline, todo):
+                expected = given.popleft() if given else None
+                if index != expected:
+                    raise RuntimeError(f"{type(executor).__name__} yielded batch {index} where batch {expected} "
+                                       "was due; an executor must yield outcomes in the order it was given batches")
+                shards.write(index, outcome)
+                bar.update(outcome.stats[0].rows_in if outcome.stats else 0)
+            unread = next(todo, None)  # an executor that stopped reading its batches early
+            left_out = given[0] if given else (unread[0] if unread is not None else None)
+            if left_out is not None:
+                raise RuntimeError(f"{type(executor).__name__} stopped before batch {left_out}; an executor must "
+                                   "yield an outcome for every batch it was given (run again to resume)")
+        return _merge(pipeline, out, shards, resumed=len(finished))
+
+
+def run_fingerprint(pipeline: Pipeline, source: Source) -> dict[str, Any]:
+    """What decides a run's output, as JSON data: a folder is resumed only by a run with an
+    equal fingerprint. Operator parameters are hashed (they may hold whole benchmark sets).
+
+    >>> import goose
+    >>> fingerprint = run_fingerprint(goose.offline_pipeline(), [{"text": "a"}])
+    >>> sorted(fingerprint), fingerprint["input"]["kind"]
+    (['batch_size', 'engines', 'format', 'input', 'seed', 'steps'], 'rows')
+    """
+    return {
+        "format": RUN_FORMAT,
+        "seed": pipeline.seed,
+        "batch_size": pipeline.batch_size,
+        "steps": [
+            {"step": name, "operator": operator.label, "params_sha256": _sha256_json(_parameters(operator))}
+            for operator, name in zip(pipeline.operators, pipeline.step_names)
+        ],
+        "input": input_identity(source, pipeline.batch_size),
+        "engines": {
+            role: {"backend": engine.name, "model": engine.model, "settings": _engine_settings(engine)}
+            for role, engine in pipeline.all_engines().items()
+        },
+    }
+
+
+def input_identity(source: Source, batch_size: int) -> dict[str, Any]:
+    """What identifies ``source`` across processes: each file's absolute path, size and
+    modification time; a Hugging Face dataset's own fingerprint; for rows in memory (a
+    list of dicts, a ``pyarrow.Table``) a SHA-256 of their Arrow batches.
+
+    >>> input_identity([{"text": "a"}], 8) == input_identity([{"text": "a"}], 8)
+    True
+    >>> input_identity([{"text": "a"}], 8) == input_identity([{"text": "b"}], 8)
+    False
+    """
+    paths = _input_paths(source)
+    if paths is not None:
+        files = []
+        for path in paths:
+            if not path.exists():
+                raise FileNotFoundError(f"input file {path} does not exist; check the path in your command or config")
+            status = path.stat()
+            files.append({"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns})
+        return {"kind": "files", "files": files}
+    own = getattr(source, "_fingerprint", None)
+    if type(source).__module__.startswith("datasets.") and isinstance(own, str):
+        return {"kind": "datasets", "fingerprint": own, "rows": int(getattr(source, "num_rows", -1))}
+    digest = hashlib.sha256()
+    rows = 0
+    for batch in read_batches(source, batch_size):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.table.schema) as writer:
+            writer.write_table(batch.table)
+        digest.update(sink.getvalue().to_pybytes())
+        digest.update(json.dumps([drop.__dict__ for drop in batch.drops], sort_keys=True).encode())
+        rows += batch.table.num_rows + len(batch.drops)
+    return {"kind": "rows", "rows": rows, "sha256": digest.hexdigest()}
+
+
+class _Shards:
+    """The ``shards/`` folder of a run: one set of files per finished batch."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, index: int, part: str) -> Path:
+        return self.folder / f"{index:06d}.{part}"
+
+    def finished(self, *, contiguous: bool) -> dict[int, dict[str, Any]]:
+        """Markers of finished batches by index. With ``contiguous`` (runs with stateful
+        steps, whose state after batch k holds every batch before it) only the unbroken run
+        from batch 0 counts. Files of batches that do not count are removed."""
+        markers: dict[int, dict[str, Any]] = {}
+        for path in self.folder.glob("*.done.json"):
+            number = path.name.split(".")[0]
+            if number.isdigit():
+                markers[int(number)] = json.loads(path.read_text(encoding="utf-8"))
+        if contiguous:
+            kept: dict[int, dict[str, Any]] = {}
+            while len(kept) in markers:
+                kept[len(kept)] = markers[len(kept)]
+            markers = kept
+        for path in self.folder.iterdir():
+            number = path.name.split(".")[0]
+            if path.name.endswith(_PARTIAL) or not number.isdigit() or int(number) not in markers:
+                path.unlink()  # a half-written shard, or one after a gap: it will be run again
+        return dict(sorted(markers.items()))
+
+    def write(self, index: int, outcome: BatchOutcome) -> None:
+        """Write one batch's files, then its marker (the commit point)."""
+        kept = _in_output_order(outcome.kept)
+        _write_atomically(self.path(index, "tasks.parquet"), lambda path: pq.write_table(kept, path))
+        _write_atomically(self.path(index, "rejects.parquet"), lambda path: pq.write_table(outcome.rejects, path))
+        for step, state in outcome.checkpoints.items():
+            _write_atomically(self.path(index, f"{step}.checkpoint"), partial(_write_bytes, state))
+        marker = {
+            "batch": index,
+            "rows_in": outcome.stats[0].rows_in if outcome.stats else 0,
+            "tasks": kept.num_rows,
+            "rejects": outcome.rejects.num_rows,
+            "checkpoints": sorted(outcome.checkpoints),
+            "stats": [_stats_to_json(step) for step in outcome.stats],
+        }
+        text = json.dumps(marker, indent=1) + "\n"
+        _write_atomically(self.path(index, "done.json"), lambda path: path.write_text(text, encoding="utf-8"))
+        _sync_folder(self.folder)
+
+
+def _open_run(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> _Shards:
+    """Resume the run in ``out`` if it has ``fingerprint``, else start one (refusing a
+    folder that holds another run unless ``overwrite``)."""
+    manifest_path = out / MANIFEST_FILE
+    if manifest_path.exists() and not overwrite:
         try:
-            for outcome in pipeline.stream(source, progress=progress):
-                kept = _in_output_order(outcome.kept)
-                if tasks_writer is None and kept.num_columns:
-                    tasks_writer = pq.ParquetWriter(out / TASKS_FILE, kept.schema)
-                if tasks_writer is not None and kept.num_rows:
-                    tasks_writer.write_table(kept.cast(tasks_writer.schema))
-                rejects_writer.write_table(outcome.rejects)
-                for total, step in zip(totals, outcome.stats):
-                    total.merge(step)
-        finally:
-            if tasks_writer is not None:
-                tasks_writer.close()
-    if tasks_writer is None:
-        pq.write_table(pa.table({}), out / TASKS_FILE)
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            earlier = manifest["fingerprint"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise RunFolderError(f"{manifest_path} is unreadable ({error}); use a new output folder (--out) or "
+                                 "overwrite it (--overwrite, overwrite=True)") from error
+        if earlier == fingerprint:
+            (out / SHARDS_DIR).mkdir(exist_ok=True)
+            return _Shards(out / SHARDS_DIR)
+        differing = [key for key in fingerprint if earlier.get(key) != fingerprint[key]] or ["format"]
+        raise RunFolderError(
+            f"{out} holds another run (different {', '.join(differing)}); "
+            "use a new output folder (--out) or overwrite it (--overwrite, overwrite=True)"
+        )
+    _clear(out)
+    (out / SHARDS_DIR).mkdir()
+    manifest = {"format": RUN_FORMAT, "fingerprint": fingerprint}
+    text = json.dumps(manifest, indent=2) + "\n"
+    _write_atomically(manifest_path, lambda path: path.write_text(text, encoding="utf-8"))
+    return _Shards(out / SHARDS_DIR)
+
+
+def _clear(out: Path) -> None:
+    """Remove goose's files from a run folder; other files (an engine cache) stay."""
+    shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
+    for name in _OUTPUT_FILES:
+        for path in (out / name, out / (name + _PARTIAL)):
+            path.unlink(missing_ok=True)
+
+
+def _start(pipeline: Pipeline, shards: _Shards, finished: dict[int, dict[str, Any]]) -> None:
+    """Start every operator's run, then replay the finished batches' checkpoints."""
+    for operator in pipeline.operators:
+        operator.start_run()
+    if not finished:
+        return
+    for operator, step in zip(pipeline.operators, pipeline.step_names):
+        if operator.stateful:
+            operator.restore([shards.path(index, f"{step}.checkpoint").read_bytes()
+                              for index, marker in finished.items() if step in marker["checkpoints"]])
+
+
+def _batches_to_run(
+    pipeline: Pipeline, source: Source, finished: dict[int, dict[str, Any]], given: deque[int]
+) -> Iterator[tuple[int, SourceBatch]]:
+    """The numbered batches not finished yet (the whole input is read, to number them),
+    noting each index handed out in ``given``; checks the pipeline on the first rows."""
+    checked = False
+    for index, batch in enumerate(read_batches(source, pipeline.batch_size)):
+        if not checked and batch.table.num_rows:
+            pipeline.check(batch.table.column_names)
+            checked = True
+        if index not in finished:
+            given.append(index)
+            yield index, batch
+
+
+def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> PipelineResult:
+    """Merge every finished shard into the output files, one batch in memory at a time."""
+    markers = shards.finished(contiguous=False)
+    totals = [OperatorStats(READ_STEP)] + [OperatorStats(name) for name in pipeline.step_names]
+    for marker in markers.values():
+        for total, step in zip(totals, marker["stats"]):
+            total.merge(_stats_from_json(step))
+    schema = _tasks_schema(shards, markers)
+
+    def write_tasks(path: Path) -> None:
+        if schema is None:
+            pq.write_table(pa.table({}), path)
+            return
+        with pq.ParquetWriter(path, schema) as writer:
+            for index, marker in markers.items():
+                if marker["tasks"]:
+                    writer.write_table(pq.read_table(shards.path(index, "tasks.parquet")).cast(schema))
+
+    def write_rejects(path: Path) -> None:
+        with pq.ParquetWriter(path, REJECT_SCHEMA) as writer:
+            for index, marker in markers.items():
+                if marker["rejects"]:
+                    writer.write_table(pq.read_table(shards.path(index, "rejects.parquet")).cast(REJECT_SCHEMA))
+
+    _write_atomically(out / TASKS_FILE, write_tasks)
+    _write_atomically(out / REJECTS_FILE, write_rejects)
     result = PipelineResult(pq.read_table(out / TASKS_FILE), pq.read_table(out / REJECTS_FILE), totals)
-    summary = {
+    summary: dict[str, Any] = {
         "rows_in": result.rows_in,
         "tasks": result.tasks.num_rows,
         "rejects": result.rejects.num_rows,
@@ -62,16 +321,29 @@ def run_to_directory(pipeline: Pipeline, source: Source, out_dir: str | Path, *,
         "seed": pipeline.seed,
         "batch_size": pipeline.batch_size,
         "operators": [op.label for op in pipeline.operators],
+        "batches": len(markers),
+        "resumed_batches": resumed,
         "steps": [step.as_dict() for step in totals],
     }
     engines = pipeline.all_engines()
-    if engines:
+    if engines:  # what this process sent; the steps' engine counters cover the whole run
         summary["engines"] = {
             role: {"backend": engine.name, "model": engine.model, **engine.usage().as_dict()}
             for role, engine in engines.items()
         }
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(summary, indent=2) + "\n"
+    _write_atomically(out / SUMMARY_FILE, lambda path: path.write_text(text, encoding="utf-8"))
     return result
+
+
+def _tasks_schema(shards: _Shards, markers: dict[int, dict[str, Any]]) -> pa.Schema | None:
+    """The schema of the first shard with tasks; else of the first shard with columns."""
+    with_tasks = [index for index, marker in markers.items() if marker["tasks"]]
+    for index in with_tasks[:1] or list(markers):
+        schema = pq.read_schema(shards.path(index, "tasks.parquet"))
+        if len(schema):
+            return schema
+    return None
 
 
 def _in_output_order(kept: pa.Table) -> pa.Table:
@@ -79,3 +351,89 @@ def _in_output_order(kept: pa.Table) -> pa.Table:
     if all(name in kept.column_names for name in TASK_SCHEMA.names):
         return export_order(kept)
     return kept
+
+
+def _stats_to_json(stats: OperatorStats) -> dict[str, Any]:
+    engine = None
+    if stats.engine is not None:
+        engine = {**stats.engine.__dict__, "failures": dict(stats.engine.failures)}
+    return {"name": stats.name, "rows_in": stats.rows_in, "rows_out": stats.rows_out,
+            "drops": dict(stats.drops), "seconds": stats.seconds, "engine": engine}
+
+
+def _stats_from_json(data: dict[str, Any]) -> OperatorStats:
+    engine = None
+    if data["engine"] is not None:
+        engine = EngineUsage(**{**data["engine"], "failures": Counter(data["engine"]["failures"])})
+    return OperatorStats(data["name"], data["rows_in"], data["rows_out"], Counter(data["drops"]),
+                         data["seconds"], engine)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file, flushed to disk, renamed over ``path``: readers (and
+    a resumed run) see the old file or the whole new one, never a part."""
+    partial = path.with_name(path.name + _PARTIAL)
+    write(partial)
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def _write_bytes(data: bytes, path: Path) -> None:
+    path.write_bytes(data)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the renames) to disk, where the platform allows it."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``out`` so two runs never write one folder at once (the
+    lock dies with its process, also on ``kill -9``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, as before
+        yield
+        return
+    with open(out / _LOCK_FILE, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise RunFolderError(f"another goose run is writing to {out}; wait for it to end, or use "
+                                 "another output folder (--out)") from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _input_paths(source: object) -> list[Path] | None:
+    if isinstance(source, (str, Path)):
+        return [Path(source)]
+    if isinstance(source, Sequence) and source and all(isinstance(s, (str, Path)) for s in source):
+        return [Path(s) for s in source]
+    return None
+
+
+def _parameters(operator: Any) -> Any:
+    try:
+        return operator.model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - a parameter type pydantic cannot write as JSON
+        return json.loads(json.dumps(operator.model_dump(), sort_keys=True, default=repr))
+
+
+def _engine_settings(engine: Any) -> str:
+    """What, besides the model, decides an engine's answers (its back end's cache identity)."""
+    backend = getattr(engine, "backend", None)
+    return str(getattr(backend, "cache_identity", engine.model))
+
+
+def _sha256_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr).encode()).hexdigest()

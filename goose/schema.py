@@ -43,7 +43,11 @@ TASK_SCHEMA = pa.schema(
         ("lineage", LINEAGE_TYPE),
     ]
 )
-"""Arrow schema of a tasks table; field for field the same as :class:`goose.task.Task`."""
+"""Arrow schema of a tasks table; field for field the same as :class:`goose.task.Task`.
+
+>>> str(TASK_SCHEMA.field("options").type), TASK_SCHEMA.field("lineage").type.num_fields
+('list<item: string>', 15)
+"""
 
 REJECT_SCHEMA = pa.schema(
     [
@@ -56,7 +60,11 @@ REJECT_SCHEMA = pa.schema(
 )
 """Arrow schema of a rejects table: which row, dropped by which operator, why.
 
-``record`` is the row as the operator saw it, as JSON, with long strings shortened."""
+``record`` is the row as the operator saw it, as JSON, with long strings shortened.
+
+>>> REJECT_SCHEMA.names
+['source_id', 'operator', 'reason', 'detail', 'record']
+"""
 
 
 def tasks_to_table(tasks: Iterable[Task]) -> pa.Table:

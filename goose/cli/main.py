@@ -3,6 +3,8 @@
 * ``goose demo --out DIR``: the offline pipeline on the shipped sample corpus;
   ``--engine local`` runs the LLM chain on a few of its passages with the local CPU model.
 * ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`).
+  Runs are resumable: the same command on the same folder after a crash finishes the job
+  (see :mod:`goose.runner`); ``--overwrite`` starts over instead.
 * ``goose show DIR``: print a few tasks of a run readably.
 """
 
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 
 from goose.config import ConfigError, load_config
 from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
-from goose.runner import REJECTS_FILE, TASKS_FILE, run_to_directory
+from goose.runner import REJECTS_FILE, TASKS_FILE, RunFolderError, run_to_directory
 
 
 @click.group()
@@ -36,10 +38,13 @@ def main() -> None:
               help="With --engine local: how many sample passages (spread over the domains).")
 @click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(16),
               help="With --engine local: most tokens per LLM answer.")
-def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
+def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
+         overwrite: bool) -> None:
     """Run goose on the sample corpus shipped with it (no GPU, no API key, no download)."""
     if engine_name == "offline":
-        _run_and_report(offline_pipeline(num_options=num_options, seed=seed), sample_corpus_path(), out_dir)
+        _run_and_report(offline_pipeline(num_options=num_options, seed=seed), sample_corpus_path(), out_dir, overwrite)
         return
     from goose.engines import EngineConfig
     from goose.engines.local_model import LocalModelNotFound
@@ -50,7 +55,7 @@ def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: in
         raise click.ClickException(str(error)) from error
     pipeline = golden_goose_pipeline(engine, num_options=num_options, seed=seed, probe_rollouts=4,
                                      max_tokens=max_tokens, batch_size=limit)
-    _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir)
+    _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir, overwrite)
 
 
 def _spread_over_domains(path: Path, limit: int) -> list[dict]:
@@ -70,7 +75,9 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-def run(config: Path, out_dir: Path) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
+def run(config: Path, out_dir: Path, overwrite: bool) -> None:
     """Run the pipeline described in CONFIG (YAML)."""
     try:
         settings = load_config(config)
@@ -81,7 +88,7 @@ def run(config: Path, out_dir: Path) -> None:
         pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
     except (ConfigError, ImportError, FileNotFoundError) as error:  # incl. a missing local model
         raise click.ClickException(str(error)) from error
-    _run_and_report(pipeline, [str(path) for path in inputs], out_dir)
+    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite)
 
 
 @main.command()
@@ -112,9 +119,11 @@ def show(run_dir: Path, count: int, rejects: bool) -> None:
         click.echo("no tasks in this run; see 'goose show --rejects'")
 
 
-def _run_and_report(pipeline, source, out_dir: Path) -> None:
+def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False) -> None:
     try:
-        result = run_to_directory(pipeline, source, out_dir, progress=True)
+        result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite)
+    except RunFolderError as error:
+        raise click.ClickException(str(error)) from error
     finally:
         for engine in pipeline.all_engines().values():
             engine.close()

@@ -4,7 +4,8 @@ An executor maps numbered input batches to numbered :class:`BatchOutcome` object
 in input order. It does not decide what to skip or where output goes: the runner
 (:mod:`goose.runner`) hands it only the batches a run still needs, after calling
 ``start_run`` and ``restore`` on stateful operators, and writes each outcome as it comes.
-Each outcome carries the checkpoint of every stateful step after that batch.
+Each outcome carries the checkpoint of every stateful step after that batch. The runner
+stops with an error if an executor yields out of order or leaves a given batch out.
 
 >>> import goose
 >>> from goose.pipeline import read_batches

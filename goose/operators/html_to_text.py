@@ -53,7 +53,7 @@ class HtmlToText(Operator):
                 continue
             try:
                 extracted = trafilatura.extract(
-                    text, include_comments=False, include_tables=self.include_tables, deduplicate=True
+                    text, include_comments=False, include_tables=self.include_tables, deduplicate=False
                 )
             except Exception as error:  # a hostile page must cost one row, never the run
                 outcomes.drop(index, "html_parse_error", f"{type(error).__name__}: {error}"[:300])

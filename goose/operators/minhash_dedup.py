@@ -7,7 +7,10 @@ row, in this batch or any earlier batch of the run, are near-duplicates. ``minha
 rows it implies; :mod:`goose.dedup.minhash` explains the trade-offs. Rows are checked one
 by one in input order against the run so far, so the first copy is kept and the result does
 not depend on batch size. The operator keeps a run-wide index (band key -> kept row and
-that row's signature, about 1.5 KB per kept row), cleared by ``start_run``.
+that row's signature, about 1.5 KB per kept row), cleared by ``start_run``. A resumable run
+saves what each batch added to that index (:meth:`MinHashDedup.checkpoint`, NumPy arrays, no
+pickle) and replays the saved parts on resume (:meth:`MinHashDedup.restore`), so a resumed
+run drops exactly the rows an uninterrupted one would.
 
 Input columns: ``column`` (default ``text``) or ``fields``; ``source_id``/``id`` name kept
 rows in details when present. Output columns: unchanged. Drops: ``near_duplicate``, with
@@ -22,6 +25,9 @@ and never matched: drop blanks with ``PrepareText``.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from itertools import islice
 from typing import ClassVar
 
 import numpy as np
@@ -36,6 +42,7 @@ from goose.dedup.minhash import (
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 
 _NO_SHINGLES = np.uint32(0xFFFFFFFF)
+_CHECKPOINT_FORMAT = 1
 
 
 class MinHashDedup(Operator):
@@ -55,6 +62,9 @@ class MinHashDedup(Operator):
     _index: dict[tuple[int, int], int] = PrivateAttr(default_factory=dict)
     _kept: dict[int, tuple[str, np.ndarray]] = PrivateAttr(default_factory=dict)
     _rows_seen: int = PrivateAttr(0)
+    # Sizes of ``_index`` and ``_kept`` at the last checkpoint: both dicts only grow, in
+    # insertion order, so what came after is exactly what the next checkpoint must hold.
+    _checkpointed: tuple[int, int] = PrivateAttr((0, 0))
 
     @property
     def params(self) -> MinHashParams:
@@ -68,6 +78,66 @@ class MinHashDedup(Operator):
         self._index.clear()
         self._kept.clear()
         self._rows_seen = 0
+        self._checkpointed = (0, 0)
+
+    def checkpoint(self) -> bytes:
+        """What the run-wide index learnt since the previous checkpoint (or ``start_run``):
+        the new band entries, the newly kept rows (label, signature) and the rows seen, as
+        an ``.npz`` archive of NumPy arrays.
+
+        >>> dedup = MinHashDedup()
+        >>> dedup.start_run()
+        >>> _ = dedup.process(pa.table({"text": ["one two three four five six"]}), RunContext())
+        >>> state = dedup.checkpoint()
+        >>> copy = MinHashDedup()
+        >>> copy.start_run(); copy.restore([state])
+        >>> copy.process(pa.table({"text": ["One two three four five six!"]}), RunContext()).drops[0].reason
+        'near_duplicate'
+        """
+        index_seen, kept_seen = self._checkpointed
+        new_index = _last_items(self._index, len(self._index) - index_seen)
+        new_kept = _last_items(self._kept, len(self._kept) - kept_seen)
+        labels = [label.encode("utf-8") for _, (label, _) in new_kept]
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(_CHECKPOINT_FORMAT, dtype=np.int64),
+            "rows_seen": np.array(self._rows_seen, dtype=np.int64),
+            "index_band": np.fromiter((band for (band, _), _ in new_index), dtype=np.int32, count=len(new_index)),
+            "index_key": np.fromiter((key for (_, key), _ in new_index), dtype=np.uint64, count=len(new_index)),
+            "index_row": np.fromiter((row for _, row in new_index), dtype=np.int64, count=len(new_index)),
+            "kept_row": np.fromiter((row for row, _ in new_kept), dtype=np.int64, count=len(new_kept)),
+            "kept_signature": np.stack([signature for _, (_, signature) in new_kept])
+            if new_kept else np.zeros((0, self.minhash.num_perm), dtype=np.uint32),
+            "kept_label_ends": np.cumsum([len(label) for label in labels], dtype=np.int64),
+            "kept_labels": np.frombuffer(b"".join(labels), dtype=np.uint8),
+        }
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
+        self._checkpointed = (len(self._index), len(self._kept))
+        return buffer.getvalue()
+
+    def restore(self, checkpoints: Sequence[bytes]) -> None:
+        """Replay ``checkpoints`` (from :meth:`checkpoint`, in batch order) after ``start_run``."""
+        for position, state in enumerate(checkpoints):
+            arrays = _read_checkpoint(position, state)
+            signature = arrays["kept_signature"]
+            if signature.shape[1:] != (self.minhash.num_perm,):
+                raise ValueError(f"checkpoint {position} holds signatures of {signature.shape[1:]} values, this "
+                                 f"operator makes {self.minhash.num_perm}; resume with the same minhash settings")
+            entries = dict(zip(zip(arrays["index_band"].tolist(), arrays["index_key"].tolist()),
+                               arrays["index_row"].tolist()))
+            if entries.keys() & self._index.keys():
+                raise ValueError(f"checkpoint {position} repeats entries of an earlier one; restore each batch's "
+                                 "checkpoint once, in batch order")
+            self._index.update(entries)
+            labels = arrays["kept_labels"].tobytes()
+            ends = arrays["kept_label_ends"].tolist()
+            starts = [0, *ends[:-1]]
+            self._kept.update(
+                (row, (labels[start:end].decode("utf-8"), values))
+                for row, start, end, values in zip(arrays["kept_row"].tolist(), starts, ends, signature)
+            )
+            self._rows_seen = int(arrays["rows_seen"])
+        self._checkpointed = (len(self._index), len(self._kept))
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         outcomes = RowOutcomes(batch)
@@ -116,3 +186,22 @@ class MinHashDedup(Operator):
                 return [f"{name} {value}" if value is not None else f"run-row:{self._rows_seen + i}"
                         for i, value in enumerate(values)]
         return [f"run-row:{self._rows_seen + i}" for i in range(batch.num_rows)]
+
+
+def _last_items(mapping: dict, count: int) -> list:
+    """The last ``count`` items of an insertion-ordered dict, oldest first, in O(count)."""
+    return list(islice(reversed(mapping.items()), count))[::-1]
+
+
+def _read_checkpoint(position: int, state: bytes) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(state), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        version = int(arrays["format"])
+    except (ValueError, KeyError, OSError, EOFError) as error:
+        raise ValueError(f"checkpoint {position} is not a MinHashDedup checkpoint ({error}); "
+                         "start the run over in a new output folder") from error
+    if version != _CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {position} has format {version}, this goose reads {_CHECKPOINT_FORMAT}; "
+                         "start the run over in a new output folder")
+    return arrays

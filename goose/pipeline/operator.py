@@ -114,6 +114,13 @@ class Operator(BaseModel, ABC):
     ``context.engine`` (one ``generate`` call per batch) and never imports a back end.
     Every row of the input batch must come back either in ``kept`` or as a :class:`Drop`.
     Operators must accept an empty batch.
+
+    >>> from goose.operators import PrepareText
+    >>> step = PrepareText(min_chars=5)
+    >>> step.label, step.produced_columns()
+    ('PrepareText/1', ('source_id', 'text', 'domain'))
+    >>> [drop.reason for drop in step.process(pa.table({"text": ["hi", "hello world"]}), RunContext()).drops]
+    ['too_short']
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)

@@ -184,7 +184,7 @@ class Pipeline:
         read_stats = OperatorStats(READ_STEP, rows_in=table.num_rows + len(read_drops), rows_out=table.num_rows)
         read_stats.drops.update(drop.reason for drop in read_drops)
         stats = [read_stats]
-        rejects = [_read_rejects(read_drops)]
+        rejects = [read_rejects(read_drops)]
         engines = list({id(engine): engine for engine in self.all_engines().values()}.values())
         for operator, name in zip(self.operators, self.step_names):
             if table.num_rows == 0:  # e.g. a stretch of unreadable lines: no columns for the steps to read
@@ -260,7 +260,12 @@ def _check_contract(operator: Operator, batch: pa.Table, result: BatchResult) ->
         )
 
 
-def _read_rejects(drops: Sequence[ReadDrop]) -> pa.Table:
+def read_rejects(drops: Sequence[ReadDrop]) -> pa.Table:
+    """The reject rows of input rows the reader could not parse (operator ``read``).
+
+    >>> read_rejects([ReadDrop("in.jsonl:3", "invalid_json", "Expecting value")]).column("operator").to_pylist()
+    ['read']
+    """
     return pa.Table.from_pylist(
         [
             {"source_id": d.source_id, "operator": READ_STEP, "reason": d.reason, "detail": d.detail, "record": d.record}

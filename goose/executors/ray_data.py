@@ -1,0 +1,599 @@
+"""Run a :class:`goose.Pipeline` on Ray Data: the same steps, batches and seed as the local
+executor, so the same tasks, rejects and counters, spread over a Ray cluster.
+
+How a run is laid out (:meth:`RayExecutor.plan` shows it without starting Ray):
+
+* Each input batch becomes one row of a Ray dataset, carrying the batch's kept rows, its
+  rejects and per-step counters so far. Every step therefore sees exactly the batch the
+  local executor would give it (``CorpusDistractors`` draws from its batch), and nothing a
+  step reports is lost between stages.
+* Consecutive CPU steps are fused into one ``map_batches`` stage run by an autoscaling pool
+  of actors. Actors rather than stateless tasks, because goose steps set themselves up on
+  first use (``QualityFilter`` loads its language identifier, ``HeuristicMaskSpan`` a spaCy
+  sentencizer, ``Decontaminate`` its benchmark index): a task would pay that for every
+  batch, an actor once.
+* Each LLM step (``uses_engine``) is its own stage: a pool of actors that each build their
+  engine(s) once, from the factories given to :class:`RayExecutor`, with the GPUs and pool
+  size of :class:`StageResources`. Engines hold models, sockets and SQLite connections, so
+  they are built on the worker, never sent there.
+* Each stateful step (``stateful``, e.g. ``MinHashDedup``, ``AssembleTasks``) runs in one
+  actor given one batch at a time, so it sees them in input order (Ray Data's
+  ``preserve_order`` keeps each stage's output in order; an actor with several batches
+  queued may run them in any order). The actor checks the order on every batch, which
+  also catches an actor restarted without its state, and returns its checkpoint with each
+  batch, as the local executor does.
+* A step that raises does not stop the other batches' work on the worker: the error travels
+  with its batch, and the driver raises it (the original exception, with the worker's
+  traceback in a note) when that batch's turn comes, after yielding every earlier batch.
+
+vLLM: give the LLM stage ``num_gpus`` and an ``EngineConfig(backend="vllm", ...)`` factory;
+each actor then holds one vLLM engine, which is what ``ray.data.llm``'s vLLM processor does
+internally. The processor itself does not fit goose's step contract: it maps a dataset of
+prompt rows to a dataset of answer rows, while a goose LLM step builds its requests, calls
+``Engine.generate`` and parses the answers inside one ``process`` call (with the engine's
+cache, retries and per-step accounting). Using it would need each LLM step split into
+``prompt`` and ``parse`` stages; that is future work. A model served by Ray Serve LLM
+(OpenAI-compatible) is used today with ``EngineConfig(backend="openai", base_url=...)``.
+
+The input of one :meth:`RayExecutor.run_batches` call is staged batch by batch into Ray's
+object store before the stages start (the driver keeps references only; Ray spills to disk
+when the store fills); outcomes then stream back in input order as they finish. Every call
+starts its own actors (engines included), so split a very large input into a few big
+shards rather than many small ones.
+
+>>> import goose
+>>> [stage.describe() for stage in RayExecutor().plan(goose.offline_pipeline())]  # doctest: +NORMALIZE_WHITESPACE
+['cpu[PrepareText, HtmlToText, QualityFilter] actors 1..auto, 0.5 CPU each',
+ 'stateful[MinHashDedup] actors 1, 0.25 CPU each',
+ 'cpu[HeuristicMaskSpan, CorpusDistractors, FilterDistractors] actors 1..auto, 0.5 CPU each',
+ 'stateful[AssembleTasks] actors 1, 0.25 CPU each']
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from goose.engines import Engine, EngineConfig
+from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
+from goose.pipeline.operator import MAIN_ENGINE, Operator, RunContext
+from goose.pipeline.pipeline import READ_STEP, read_rejects
+from goose.pipeline.stats import OperatorStats
+
+EngineFactory = EngineConfig | Callable[[], Engine]
+"""How a Ray worker gets an engine: an :class:`EngineConfig` (built there with ``build()``)
+or a function of no arguments returning an :class:`Engine` (it must be picklable)."""
+
+
+class RayExecutorError(RuntimeError):
+    """A run the Ray executor cannot start or finish as configured; the message says what to change."""
+
+
+class StageResources(BaseModel):
+    """Ray resources of one stage: its actor pool and what each actor reserves.
+
+    ``actors`` is the pool's size at start (its minimum); ``max_actors`` lets Ray Data add
+    actors while work queues up (``None``: as many as free resources allow). Reservations
+    are Ray's logical resources: an LLM stage on a vLLM engine wants ``num_gpus=1`` (or the
+    tensor-parallel size), one on a remote server wants none.
+
+    >>> StageResources(actors=2, max_actors=4, num_gpus=1).num_gpus
+    1.0
+    >>> StageResources(actors=3, max_actors=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for StageResources
+      Value error, max_actors (2) is below actors (3); raise max_actors or lower actors ...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actors: int = Field(1, ge=1, description="Actors at start, the pool's minimum.")
+    max_actors: int | None = Field(None, ge=1, description="Most actors the pool grows to; None: no bound but the cluster.")
+    num_cpus: float = Field(1.0, ge=0, description="Logical CPUs each actor reserves.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each actor reserves (vLLM: 1, or the tensor-parallel size).")
+    max_tasks_in_flight_per_actor: int | None = Field(
+        None, ge=1, description="Batches queued on one actor at once (None: Ray Data's default)."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> StageResources:
+        if self.max_actors is not None and self.max_actors < self.actors:
+            raise ValueError(f"max_actors ({self.max_actors}) is below actors ({self.actors}); raise max_actors or lower actors")
+        return self
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the pool keeps ``actors`` actors throughout."""
+        return self.max_actors == self.actors
+
+
+def _fixed_single_actor(resources: StageResources, what: str) -> StageResources:
+    """The resources of a stateful stage: one actor, one batch in flight. Ray Data lets an
+    actor run its queued batches in whatever order their data arrives (it creates actors
+    with ``allow_out_of_order_execution``, ray-project/ray#54504); with one batch at a time,
+    the actor sees them in the order the stage receives them, the input order."""
+    if resources.actors != 1 or resources.max_actors not in (None, 1):
+        raise ValueError(
+            f"{what} run in exactly one actor, so that it sees the batches in input order; "
+            f"set actors=1 and max_actors=1 (got actors={resources.actors}, max_actors={resources.max_actors})"
+        )
+    if resources.max_tasks_in_flight_per_actor not in (None, 1):
+        raise ValueError(f"{what} take one batch at a time, in input order; leave max_tasks_in_flight_per_actor unset")
+    return resources.model_copy(update={"max_actors": 1, "max_tasks_in_flight_per_actor": 1})
+
+
+class RayExecutorConfig(BaseModel):
+    """Resources of each kind of stage, and per-step overrides by step name.
+
+    The defaults fit the offline pipeline plus an LLM step on a 2-CPU Ray (CI): half a CPU
+    per CPU-stage actor, a quarter for stateful steps, whose bookkeeping is light.
+    On a real cluster give the CPU stages ``num_cpus=1`` and the LLM steps their GPUs.
+    A CPU step named in ``steps`` runs as a stage of its own with those resources
+    instead of being fused with its neighbours.
+
+    >>> config = RayExecutorConfig(steps={"MaskReasoningSpan": StageResources(actors=2, num_gpus=1)})
+    >>> config.steps["MaskReasoningSpan"].num_gpus, config.llm.actors
+    (1.0, 1)
+    >>> RayExecutorConfig(stateful=StageResources(actors=2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for RayExecutorConfig
+      Value error, stateful steps run in exactly one actor, ...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: StageResources = Field(
+        default_factory=lambda: StageResources(num_cpus=0.5),
+        description="Each stage of fused CPU steps: an autoscaling actor pool.",
+    )
+    stateful: StageResources = Field(
+        default_factory=lambda: StageResources(num_cpus=0.25, max_actors=1),
+        description="Each stateful step (MinHashDedup, AssembleTasks): one actor, light bookkeeping.",
+    )
+    llm: StageResources = Field(
+        default_factory=lambda: StageResources(num_cpus=1.0, max_actors=1),
+        description="Each LLM step: a pool of actors holding one engine per role each.",
+    )
+    steps: dict[str, StageResources] = Field(
+        default_factory=dict, description="Step name (as in stats: 'MaskReasoningSpan', 'MinHashDedup#2') -> resources."
+    )
+    progress_bars: bool = Field(False, description="Show Ray Data's progress bars.")
+
+    @model_validator(mode="after")
+    def _check_stateful(self) -> RayExecutorConfig:
+        _fixed_single_actor(self.stateful, "stateful steps")
+        return self
+
+
+@dataclass(frozen=True)
+class RayStage:
+    """One ``map_batches`` stage: the pipeline steps it runs (by position and name), its
+    kind (``cpu``, ``llm`` or ``stateful``), the engine roles its actors build, and its resources."""
+
+    kind: Literal["cpu", "llm", "stateful"]
+    positions: tuple[int, ...]
+    names: tuple[str, ...]
+    roles: tuple[str, ...]
+    resources: StageResources
+
+    def describe(self) -> str:
+        """One line for logs, e.g. ``llm[MaskReasoningSpan] actors 2, 1 CPU each, 1 GPU each``."""
+        pool = self.resources
+        if pool.fixed:
+            size = str(pool.actors)
+        else:
+            size = f"{pool.actors}..{pool.max_actors if pool.max_actors is not None else 'auto'}"
+        text = f"{self.kind}[{', '.join(self.names)}] actors {size}, {pool.num_cpus:g} CPU each"
+        if pool.num_gpus:
+            text += f", {pool.num_gpus:g} GPU each"
+        return text
+
+
+class RayExecutor:
+    """Runs a pipeline's batches on Ray Data; same output as :class:`~goose.executors.LocalExecutor`.
+
+    ``engine_factories`` maps each engine role the pipeline's LLM steps call (``"main"``,
+    ``"probe"``, ...) to an :class:`EngineConfig` or a picklable function building the
+    :class:`Engine`: every actor of an LLM stage builds its own. The pipeline's own engine
+    objects stay in the driver, unused. Call ``ray.init(...)`` first to choose the cluster;
+    otherwise a local Ray instance is started. See the module docstring for the layout.
+
+    Stateful steps run in Ray actors, and the driver's operator objects get their state back
+    once the last batch is yielded, so a later call continues the run as with the local executor.
+
+    >>> from goose.engines import EngineConfig
+    >>> executor = RayExecutor(engine_factories={"main": EngineConfig(backend="vllm", model="Qwen/Qwen2.5-7B-Instruct")},
+    ...                        config=RayExecutorConfig(llm=StageResources(actors=2, max_actors=2, num_gpus=1)))
+    >>> sorted(executor.engine_factories)
+    ['main']
+    """
+
+    def __init__(
+        self,
+        config: RayExecutorConfig | None = None,
+        *,
+        engine_factories: Mapping[str, EngineFactory] | None = None,
+    ) -> None:
+        self.config = config or RayExecutorConfig()
+        self.engine_factories = dict(engine_factories or {})
+        for role, factory in self.engine_factories.items():
+            if not isinstance(factory, EngineConfig) and not callable(factory):
+                raise TypeError(
+                    f"engine factory for role {role!r} is a {type(factory).__name__}; pass an EngineConfig "
+                    "or a function of no arguments that returns a goose Engine"
+                )
+
+    def plan(self, pipeline: Pipeline) -> list[RayStage]:
+        """The stages a run of ``pipeline`` uses, in order; raises if ``config.steps`` names no step.
+
+        >>> from goose.operators import PrepareText, QualityFilter
+        >>> from goose import Pipeline
+        >>> config = RayExecutorConfig(steps={"QualityFilter": StageResources(actors=2, max_actors=2)})
+        >>> [s.describe() for s in RayExecutor(config).plan(Pipeline([PrepareText(), QualityFilter()]))]
+        ['cpu[PrepareText] actors 1..auto, 0.5 CPU each', 'cpu[QualityFilter] actors 2, 1 CPU each']
+        """
+        unknown = sorted(set(self.config.steps) - set(pipeline.step_names))
+        if unknown:
+            raise RayExecutorError(
+                f"RayExecutorConfig.steps names {unknown}, which are not steps of this pipeline; "
+                f"use step names as in the run's stats: {pipeline.step_names}"
+            )
+        stages: list[RayStage] = []
+        fusing: list[int] = []
+
+        def close_fused() -> None:
+            if fusing:
+                names = tuple(pipeline.step_names[i] for i in fusing)
+                stages.append(RayStage("cpu", tuple(fusing), names, (), self.config.cpu))
+                fusing.clear()
+
+        for position, (operator, name) in enumerate(zip(pipeline.operators, pipeline.step_names)):
+            own = self.config.steps.get(name)
+            roles = tuple(operator.engine_roles()) if operator.uses_engine else ()
+            if operator.stateful:
+                try:
+                    resources = _fixed_single_actor(own or self.config.stateful, f"stateful steps such as {name}")
+                except ValueError as error:
+                    raise RayExecutorError(str(error)) from None
+                kind: Literal["cpu", "llm", "stateful"] = "stateful"
+            elif operator.uses_engine:
+                resources, kind = own or self.config.llm, "llm"
+            elif own is not None:
+                resources, kind = own, "cpu"
+            else:
+                fusing.append(position)
+                continue
+            close_fused()
+            stages.append(RayStage(kind, (position,), (name,), roles, resources))
+        close_fused()
+        return stages
+
+    def run_batches(
+        self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]
+    ) -> Iterator[tuple[int, BatchOutcome]]:
+        """Yield ``(index, outcome)`` for every given batch, in the order given."""
+        ray = _import_ray()
+        stages = self.plan(pipeline)
+        factories = self._factories_for(pipeline, stages)
+        order: list[int] = []
+        refs = []
+        for index, batch in batches:
+            order.append(index)
+            refs.append(ray.put(_to_row(_start(index, batch))))
+        if not refs:
+            return
+        if len(set(order)) != len(order):
+            raise RayExecutorError("batch indices repeat; give each input batch its own index (enumerate the batches)")
+        _check_cluster_fits(ray, stages)
+        dataset = ray.data.from_arrow_refs(refs)
+        del refs  # the dataset holds them now; the driver keeps no batch data
+        context = dataset.context  # this dataset's own copy: nothing global changes
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = self.config.progress_bars
+        context.print_on_execution_start = self.config.progress_bars
+        shipped = _operators_to_ship(pipeline)
+        for stage in stages:
+            spec = _StageSpec(
+                steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
+                seed=pipeline.seed,
+                labels=pipeline.context.operators,
+                factories={role: factories[role] for role in stage.roles},
+                order=order if stage.kind == "stateful" else None,
+            )
+            pool = stage.resources
+            dataset = dataset.map_batches(
+                _StageActor,
+                fn_constructor_kwargs={"spec": spec},
+                batch_size=1,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(
+                    min_size=pool.actors,
+                    max_size=pool.max_actors,
+                    max_tasks_in_flight_per_actor=pool.max_tasks_in_flight_per_actor,
+                ),
+                num_cpus=pool.num_cpus,
+                num_gpus=pool.num_gpus or None,
+                udf_modifying_row_count=False,
+            )
+        operators_by_name = dict(zip(pipeline.step_names, pipeline.operators))
+        expected = iter(order)
+        for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for payload in block.column("payload").to_pylist():
+                state: _BatchState = pickle.loads(payload)
+                if state.index != next(expected, None):
+                    raise RayExecutorError(f"Ray Data returned batch {state.index} out of order; please report this as a goose bug")
+                if state.error is not None:
+                    state.error.reraise()
+                for name, private in state.final_states.items():
+                    _set_private_state(operators_by_name[name], private)
+                yield state.index, BatchOutcome(state.table, pa.concat_tables(state.rejects), state.stats, state.checkpoints)
+
+    def _factories_for(self, pipeline: Pipeline, stages: list[RayStage]) -> dict[str, EngineFactory]:
+        """The factory of every role some LLM stage calls, or a clear error for a missing one."""
+        needed = {role: stage.names[0] for stage in stages for role in stage.roles}
+        factories: dict[str, EngineFactory] = {}
+        held = pipeline.all_engines()
+        for role, step in needed.items():
+            factory = self.engine_factories.get(role)
+            if factory is None:
+                example = f"{{{role!r}: EngineConfig(backend='openai', base_url=..., model=...)}}"
+                if role in held:
+                    raise RayExecutorError(
+                        f"{step} calls the {role!r} engine; the pipeline's Engine object cannot be sent to Ray "
+                        f"workers (it holds a model, connections and a cache), so give RayExecutor a way to build "
+                        f"one there: RayExecutor(engine_factories={example}) or a function returning an Engine"
+                    )
+                raise RayExecutorError(
+                    f"{step} calls the {role!r} engine but RayExecutor has no factory for it; pass "
+                    f"RayExecutor(engine_factories={example}) or a function returning an Engine"
+                )
+            factories[role] = _resolved(factory)
+            _check_picklable(role, factories[role])
+        return factories
+
+
+# -- what travels with each batch -------------------------------------------------------------
+
+
+@dataclass
+class _RemoteError:
+    """An exception raised on a worker, kept with its batch until the driver reaches it."""
+
+    step: str
+    index: int
+    exception: bytes | None
+    kind: str
+    message: str
+    trace: str
+    engine_role: str | None = None
+
+    @classmethod
+    def capture(cls, step: str, index: int, error: BaseException, engine_role: str | None = None) -> _RemoteError:
+        blob: bytes | None
+        try:
+            blob = pickle.dumps(error)
+            pickle.loads(blob)  # an exception class the driver cannot rebuild is described in text
+        except Exception:  # noqa: BLE001 - an exception that does not pickle is described in text instead
+            blob = None
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        return cls(step, index, blob, type(error).__name__, str(error), trace, engine_role)
+
+    def reraise(self) -> None:
+        original: BaseException | None = None if self.exception is None else pickle.loads(self.exception)
+        if self.engine_role is not None:
+            raise RayExecutorError(
+                f"building the {self.engine_role!r} engine for {self.step} on a Ray worker failed: {self.kind}: "
+                f"{self.message}; check RayExecutor(engine_factories={{{self.engine_role!r}: ...}})\n"
+                f"worker traceback:\n{self.trace}"
+            ) from original
+        if original is None:
+            raise RayExecutorError(f"{self.step} failed on batch {self.index}: {self.kind}: {self.message}\n"
+                                   f"worker traceback:\n{self.trace}")
+        original.add_note(f"raised by step {self.step} on batch {self.index} in a Ray worker; its traceback:\n{self.trace}")
+        raise original
+
+
+@dataclass
+class _BatchState:
+    """One batch on its way through the stages: what ``Pipeline.process_batch`` keeps in locals."""
+
+    index: int
+    table: pa.Table
+    rejects: list[pa.Table]
+    stats: list[OperatorStats]
+    checkpoints: dict[str, bytes] = field(default_factory=dict)
+    final_states: dict[str, bytes] = field(default_factory=dict)
+    error: _RemoteError | None = None
+
+
+def _start(index: int, batch: SourceBatch) -> _BatchState:
+    read = OperatorStats(READ_STEP, rows_in=batch.table.num_rows + len(batch.drops), rows_out=batch.table.num_rows)
+    read.drops.update(drop.reason for drop in batch.drops)
+    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read])
+
+
+def _to_row(state: _BatchState) -> pa.Table:
+    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    return pa.table({"index": pa.array([state.index], pa.int64()), "payload": pa.array([payload], pa.large_binary())})
+
+
+# -- the stage actor --------------------------------------------------------------------------
+
+
+@dataclass
+class _StageSpec:
+    """Everything a stage actor needs, sent once to each actor."""
+
+    steps: list[tuple[str, Operator]]
+    seed: int
+    labels: tuple[str, ...]
+    factories: dict[str, EngineFactory]
+    order: list[int] | None  # stateful stages: the batch indices in input order
+
+
+class _StageActor:
+    """Runs one stage's steps over each batch row; built once per actor (engines included)."""
+
+    def __init__(self, spec: _StageSpec) -> None:
+        self.spec = spec
+        self.engines: dict[str, Engine] = {}
+        self.build_error: tuple[str, BaseException] | None = None
+        for role, factory in spec.factories.items():
+            try:
+                engine = factory.build() if isinstance(factory, EngineConfig) else factory()
+                if not isinstance(engine, Engine):
+                    raise TypeError(f"the factory returned a {type(engine).__name__}, not a goose Engine")
+            except Exception as error:  # noqa: BLE001 - reported with the first batch, in the driver
+                self.build_error = (role, error)
+                break
+            self.engines[role] = engine
+        self.context = RunContext(
+            seed=spec.seed,
+            operators=spec.labels,
+            engine=self.engines.get(MAIN_ENGINE),
+            engines={role: engine for role, engine in self.engines.items() if role != MAIN_ENGINE},
+        )
+        # One single-step pipeline per step, sharing the run's context (seed, operator labels
+        # for task lineage, this actor's engines).
+        self.single_steps = []
+        for _, operator in spec.steps:
+            single = Pipeline([operator], seed=spec.seed, engine=self.context.engine, engines=self.context.engines)
+            single.context = self.context
+            self.single_steps.append(single)
+        self.position = 0
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = []
+        for payload in batch.column("payload").to_pylist():
+            state: _BatchState = pickle.loads(payload)
+            self._advance(state)
+            out.append(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return pa.table({"index": batch.column("index"), "payload": pa.array(out, pa.large_binary())})
+
+    def _advance(self, state: _BatchState) -> None:
+        first = self.spec.steps[0][0]
+        order = self.spec.order
+        if order is not None:
+            expected = order[self.position] if self.position < len(order) else None
+            self.position += 1
+            if state.index != expected and state.error is None:
+                state.error = _RemoteError.capture(first, state.index, RayExecutorError(
+                    f"stateful step {first} got batch {state.index} where batch {expected} was due; its actor may "
+                    "have restarted and lost its state. Run again (a resumable run continues from its checkpoints)"
+                ), None)
+        if state.error is not None:
+            return
+        if self.build_error is not None:
+            role, error = self.build_error
+            state.error = _RemoteError.capture(first, state.index, error, engine_role=role)
+            return
+        for (name, operator), single in zip(self.spec.steps, self.single_steps):
+            try:
+                self._run_step(state, name, single)
+            except Exception as error:  # noqa: BLE001 - raised in the driver when this batch's turn comes
+                state.error = _RemoteError.capture(name, state.index, error)
+                return
+            if operator.stateful:
+                checkpoint = operator.checkpoint()
+                if checkpoint is not None:
+                    state.checkpoints[name] = checkpoint
+                if order is not None and self.position == len(order):
+                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}))
+
+    def _run_step(self, state: _BatchState, name: str, single: Pipeline) -> None:
+        # Pipeline.process_batch itself runs the step, so counters, rejects and contract
+        # checks are the local executor's by construction; only the step's name is the run's.
+        outcome = single.process_batch(state.table)
+        step = outcome.stats[-1]
+        step.name = name
+        rejects = outcome.rejects
+        if rejects.num_rows and single.step_names[0] != name:
+            position = rejects.schema.get_field_index("operator")
+            rejects = rejects.set_column(position, "operator", pa.array([name] * rejects.num_rows, pa.string()))
+        state.stats.append(step)
+        state.rejects.append(rejects)
+        state.table = outcome.kept
+
+    def __del__(self) -> None:
+        for engine in self.engines.values():
+            try:
+                engine.close()
+            except Exception:  # noqa: BLE001, S110 - the actor is going away; nothing left to tell
+                pass
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise RayExecutorError(
+            "RayExecutor needs Ray Data; install it with pip install 'goose-rlvr[ray]' (or 'ray[data]')"
+        ) from error
+    return ray
+
+
+def _operators_to_ship(pipeline: Pipeline) -> list[Operator]:
+    """Pure steps go as fresh copies built from their parameters (no caches such as a loaded
+    language model, which can weigh tens of MB); stateful steps go with their state."""
+    shipped = []
+    for operator in pipeline.operators:
+        if operator.stateful:
+            shipped.append(operator)
+            continue
+        try:
+            shipped.append(type(operator).model_validate(operator.model_dump()))
+        except ValidationError:
+            shipped.append(operator)
+    return shipped
+
+
+def _set_private_state(operator: Operator, private: bytes) -> None:
+    for key, value in pickle.loads(private).items():
+        setattr(operator, key, value)
+
+
+def _resolved(factory: EngineFactory) -> EngineFactory:
+    """An EngineConfig whose relative cache path is made absolute here, where it was meant."""
+    if isinstance(factory, EngineConfig) and factory.cache is not None and not Path(factory.cache).is_absolute():
+        return factory.model_copy(update={"cache": str(Path(factory.cache).resolve())})
+    return factory
+
+
+def _check_picklable(role: str, factory: EngineFactory) -> None:
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(factory)
+    except Exception as error:  # any pickling failure means the same thing here
+        raise RayExecutorError(
+            f"the engine factory for role {role!r} cannot be sent to Ray workers ({type(error).__name__}: {error}); "
+            "pass an EngineConfig, or a module-level function that builds the Engine (not one that captures an "
+            "Engine or an open connection)"
+        ) from error
+
+
+def _check_cluster_fits(ray: Any, stages: list[RayStage]) -> None:
+    """Fail at once, not hang, when the stages' minimum actors cannot all start together."""
+    if not ray.is_initialized():
+        ray.init()
+    available = ray.cluster_resources()
+    for resource, key in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        needed = sum(stage.resources.actors * getattr(stage.resources, resource) for stage in stages)
+        have = float(available.get(key, 0.0))
+        if needed > have + 1e-9:
+            layout = "; ".join(stage.describe() for stage in stages)
+            raise RayExecutorError(
+                f"the pipeline's stages need {needed:g} {key} to start their actors but the Ray cluster has {have:g}: "
+                f"{layout}. Lower num_cpus/num_gpus or actors in RayExecutorConfig, or add resources to the cluster"
+            )

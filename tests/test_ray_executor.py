@@ -1,0 +1,241 @@
+"""The Ray Data executor on a local 2-CPU Ray: the same tasks, rejects, counters, engine usage
+and checkpoints as the local executor, batch for batch; clear errors for missing or broken
+engine factories; an operator's exception reaches the caller at its batch's turn."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+import pytest
+
+ray = pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra: pip install 'goose-rlvr[ray]'")
+pytest.importorskip("ray.data", reason="the Ray executor needs Ray Data: pip install 'ray[data]'")
+
+import goose
+from goose import Pipeline
+from goose.engines import BackendError, ChatRequest, Engine, RetryPolicy
+from goose.engines.testing import ScriptedBackend
+from goose.executors import LocalExecutor
+from goose.executors.ray_data import (
+    RayExecutor,
+    RayExecutorConfig,
+    RayExecutorError,
+    StageResources,
+)
+from goose.operators import MinHashDedup, PrepareText, ProbeDifficulty
+from goose.pipeline import Operator, RowOutcomes, SourceBatch, read_batches
+from goose.pipeline.operator import RunContext
+from goose.pipeline.sources import ReadDrop
+
+ROOT = Path(goose.__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray's own settings, not ours
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module (start-up costs seconds); its workers inherit PYTHONPATH,
+    so they import this checkout of goose and this test module (for the operators and
+    factories defined here)."""
+    paths = [str(ROOT), str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+
+
+SINGLE_ACTORS = RayExecutorConfig(cpu=StageResources(num_cpus=0.5, max_actors=1),
+                                  llm=StageResources(num_cpus=0.5, max_actors=1))
+"""Fixed one-actor pools: fewer worker processes to start in the tests that need no parallelism."""
+
+
+def run(executor, pipeline: Pipeline, source, *, index=lambda i: i):
+    """Start the run's stateful steps, as the runner does, and collect every outcome."""
+    for operator in pipeline.operators:
+        operator.start_run()
+    batches = ((index(i), batch) for i, batch in enumerate(read_batches(source, pipeline.batch_size)))
+    return list(executor.run_batches(pipeline, batches))
+
+
+def comparable(outcomes):
+    """Everything an outcome reports except wall-clock seconds."""
+    view = []
+    for index, outcome in outcomes:
+        stats = []
+        for step in outcome.stats:
+            engine = None if step.engine is None else {k: v for k, v in step.engine.as_dict().items() if k != "seconds"}
+            stats.append((step.name, step.rows_in, step.rows_out, dict(step.drops), engine))
+        view.append((index, outcome.kept.to_pylist(), outcome.rejects.to_pylist(), outcome.checkpoints, stats))
+    return view
+
+
+def test_offline_pipeline_matches_the_local_executor():
+    local_pipeline, ray_pipeline = goose.offline_pipeline(batch_size=16), goose.offline_pipeline(batch_size=16)
+    corpus = goose.sample_corpus_path()
+    # The runner hands over only the batches still to do, so indices need not start at 0 or be contiguous.
+    local = run(LocalExecutor(), local_pipeline, corpus, index=lambda i: 3 * i + 1)
+    remote = run(RayExecutor(), ray_pipeline, corpus, index=lambda i: 3 * i + 1)
+    assert len(local) == 3 and [i for i, _ in remote] == [1, 4, 7]
+    assert comparable(remote) == comparable(local)
+    tasks = pa.concat_tables([o.kept for _, o in remote])
+    assert tasks.num_rows == sum(o.kept.num_rows for _, o in local) > 0
+    assert all(name in outcome.checkpoints for _, outcome in remote for name in ("MinHashDedup", "AssembleTasks"))
+    # The driver's stateful steps hold the run's state afterwards, as with the local executor.
+    assert ray_pipeline.operators[-1].checkpoint() == local_pipeline.operators[-1].checkpoint()
+    assert ray_pipeline.operators[-1]._built == local_pipeline.operators[-1]._built > 0
+    assert list(ray_pipeline.operators[3]._kept) == list(local_pipeline.operators[3]._kept)
+
+
+# -- an LLM pipeline with an engine built on the workers ---------------------------------------
+
+
+def student_answer(request: ChatRequest) -> str | BackendError:
+    """A deterministic student: the letter depends on the question only; some requests fail."""
+    digest = hashlib.sha256(request.messages[-1]["content"].encode()).digest()
+    if digest[0] % 7 == 0:
+        return BackendError("bad_request", "refused")
+    return f"So the answer is \\boxed{{{'AB'[digest[1] % 2]}}}"
+
+
+def build_student_engine() -> Engine:
+    """The engine factory the Ray workers call (module level, so it pickles by reference)."""
+    return Engine(ScriptedBackend(student_answer, model="student"), retry=RetryPolicy(max_attempts=1))
+
+
+def corpus_with_copies() -> list[dict]:
+    """The sample corpus plus near-copies of its first rows under new ids, for MinHashDedup."""
+    rows = [row for batch in read_batches(goose.sample_corpus_path(), 64) for row in batch.table.to_pylist()]
+    return rows + [{**row, "id": f"copy-{row['id']}", "text": row["text"] + " "} for row in rows[:4]]
+
+
+def llm_pipeline(engine: Engine | None = None) -> Pipeline:
+    offline = goose.offline_pipeline(batch_size=16, num_options=4)
+    steps = [*offline.operators, ProbeDifficulty(rollouts=4, engine_role="probe")]
+    return Pipeline(steps, batch_size=16, engines={"probe": engine} if engine else None)
+
+
+def test_llm_pipeline_matches_the_local_executor_with_engine_usage():
+    corpus = corpus_with_copies()
+    with build_student_engine() as engine:
+        local = run(LocalExecutor(), llm_pipeline(engine), corpus)
+    executor = RayExecutor(SINGLE_ACTORS, engine_factories={"probe": build_student_engine})
+    assert [stage.kind for stage in executor.plan(llm_pipeline())] == ["cpu", "stateful", "cpu", "stateful", "llm"]
+    remote = run(executor, llm_pipeline(), corpus)
+    assert len(remote) == 4
+    assert comparable(remote) == comparable(local)
+    probe_usage = [outcome.stats[-1].engine for _, outcome in remote]
+    assert sum(usage.requests for usage in probe_usage if usage) > 0
+    assert sum(usage.failures["bad_request"] for usage in probe_usage if usage) > 0
+    reasons = {row["reason"] for _, outcome in remote for row in outcome.rejects.to_pylist()}
+    assert {"near_duplicate", "engine_bad_request"} <= reasons
+
+
+# -- clear errors -------------------------------------------------------------------------------
+
+
+def test_a_missing_factory_is_refused_before_any_work():
+    with build_student_engine() as engine, pytest.raises(RayExecutorError, match="cannot be sent to Ray workers.*engine"):
+        run(RayExecutor(), llm_pipeline(engine), goose.sample_corpus_path())
+    with pytest.raises(RayExecutorError, match="'probe' engine but RayExecutor has no factory"):
+        run(RayExecutor(engine_factories={"main": build_student_engine}), llm_pipeline(), goose.sample_corpus_path())
+
+
+def test_factories_that_cannot_work_are_refused():
+    with pytest.raises(TypeError, match="EngineConfig or a function"):
+        RayExecutor(engine_factories={"probe": "student"})
+    lock = threading.Lock()
+    with pytest.raises(RayExecutorError, match="cannot be sent to Ray workers"):
+        run(RayExecutor(engine_factories={"probe": lambda: lock}), llm_pipeline(), goose.sample_corpus_path())
+
+
+def broken_factory() -> Engine:
+    raise OSError("model file /models/student.gguf not found")
+
+
+def test_a_factory_failing_on_the_worker_names_the_role_and_the_cause():
+    rows = [{"text": "one"}]
+    steps = [PrepareText(), ProbeDifficulty(engine_role="probe")]
+    with pytest.raises(RayExecutorError, match="building the 'probe' engine for ProbeDifficulty.*student.gguf not found"):
+        run(RayExecutor(SINGLE_ACTORS, engine_factories={"probe": broken_factory}), Pipeline(steps), rows)
+
+
+def test_stages_that_cannot_start_on_the_cluster_are_refused_at_once():
+    config = RayExecutorConfig(cpu=StageResources(num_cpus=2))
+    with pytest.raises(RayExecutorError, match="need 4.5 CPU to start.*cluster has 2"):
+        run(RayExecutor(config), goose.offline_pipeline(), goose.sample_corpus_path())
+    with pytest.raises(RayExecutorError, match="not steps of this pipeline"):
+        RayExecutor(RayExecutorConfig(steps={"MaskReasoningSpan": StageResources()})).plan(goose.offline_pipeline())
+    with pytest.raises(RayExecutorError, match="exactly one actor"):
+        RayExecutor(RayExecutorConfig(steps={"MinHashDedup": StageResources(actors=2)})).plan(goose.offline_pipeline())
+
+
+class Explode(Operator):
+    """Fails on a batch holding the word 'explode'."""
+
+    requires: ClassVar[tuple[str, ...]] = ("text",)
+
+    def process(self, batch: pa.Table, context: RunContext):
+        texts = batch.column("text").to_pylist()
+        if "explode" in texts:
+            raise ValueError("Explode met its word")
+        outcomes = RowOutcomes(batch)
+        for index in range(batch.num_rows):
+            outcomes.keep(index)
+        return outcomes.result()
+
+
+def test_an_operator_error_reaches_the_caller_after_the_earlier_batches():
+    rows = [{"text": "fine"}, {"text": "also fine"}, {"text": "explode"}, {"text": "never seen"}]
+    outcomes = RayExecutor(SINGLE_ACTORS).run_batches(Pipeline([PrepareText(), Explode()], batch_size=2),
+                                         enumerate(read_batches(rows, 2)))
+    index, first = next(outcomes)
+    assert index == 0 and first.kept.column("text").to_pylist() == ["fine", "also fine"]
+    with pytest.raises(ValueError, match="Explode met its word") as caught:
+        next(outcomes)
+    assert any("step Explode on batch 1 in a Ray worker" in note for note in caught.value.__notes__)
+
+
+def test_unreadable_rows_are_accounted_as_locally():
+    """Read drops travel with their batch; a batch of unreadable rows only (no columns) passes every step."""
+    readable = pa.table({"id": ["a", "b", "c"], "text": ["the first passage here", "The first passage here!", " "]})
+    unreadable = [ReadDrop("input.jsonl:2", "invalid_json", "Expecting value"), ReadDrop("input.jsonl:3", "invalid_json", "")]
+    batches = [(0, SourceBatch(pa.table({}), unreadable)), (1, SourceBatch(readable.slice(0, 2), unreadable[:1])),
+               (2, SourceBatch(readable.slice(2)))]
+
+    def outcomes(executor):
+        pipeline = Pipeline([PrepareText(), MinHashDedup()])
+        for operator in pipeline.operators:
+            operator.start_run()
+        return list(executor.run_batches(pipeline, batches))
+
+    local, remote = outcomes(LocalExecutor()), outcomes(RayExecutor(SINGLE_ACTORS))
+    assert comparable(remote) == comparable(local)
+    reasons = [row["reason"] for _, outcome in remote for row in outcome.rejects.to_pylist()]
+    assert sorted(reasons) == ["empty_text", "invalid_json", "invalid_json", "invalid_json", "near_duplicate"]
+
+
+def test_no_batches_means_no_work():
+    assert list(RayExecutor().run_batches(goose.offline_pipeline(), [])) == []
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_stateful_stage_refuses_batches_out_of_order():
+    """What catches a restarted actor (its state gone) or a batch run before its turn."""
+    from goose.executors.ray_data import _BatchState, _StageActor, _StageSpec, _to_row
+
+    actor = _StageActor(_StageSpec(steps=[("MinHashDedup", MinHashDedup())], seed=0, labels=(), factories={},
+                                   order=[0, 1]))
+    state = _BatchState(1, pa.table({"text": ["some words here"]}), [], [])
+    out = actor(_to_row(state))
+    error = pickle.loads(out.column("payload")[0].as_py()).error
+    assert error is not None and "got batch 1 where batch 0 was due" in error.message

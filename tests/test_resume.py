@@ -1,0 +1,349 @@
+"""Resumable runs (goose.runner): shards, manifest, fingerprint, and ``kill -9`` at several points.
+
+In-process tests lose shards by hand (as a crash would) and check that the re-run's output
+equals an uninterrupted run's, byte for byte. The kill tests run ``goose run`` in a child
+process whose LLM step asks ``tests/openai_stub_server.py`` (a real HTTP server that counts
+requests), SIGKILL it during the first batch, in the middle, and while merging, re-run the
+same command, and check the output, the accounting and that no answered request is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from openai_stub_server import StubConfig, StubServer
+
+import goose
+from goose.cli.main import main
+from goose.executors import LocalExecutor
+from goose.operators import MinHashDedup, PrepareText
+from goose.runner import RunFolderError, run_to_directory
+
+REPO = Path(__file__).parents[1]
+BATCH = 8
+
+
+def corpus_rows() -> list[dict]:
+    """The sample corpus plus copies of its first rows at the end, so ``MinHashDedup`` must
+    remember batch 0 when it reaches the last batch (after a resume: from the checkpoints)."""
+    rows = [json.loads(line) for line in goose.sample_corpus_path().read_text(encoding="utf-8").splitlines() if line]
+    return rows + [{**row, "id": f"{row['id']}-copy"} for row in rows[:4]]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("input") / "corpus.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows()), encoding="utf-8")
+    return path
+
+
+def offline(seed: int = 0) -> goose.Pipeline:
+    return goose.offline_pipeline(num_options=4, seed=seed, batch_size=BATCH)
+
+
+def light() -> goose.Pipeline:
+    """A quick pipeline for the tests about input identity and the CLI."""
+    return goose.Pipeline([PrepareText(), MinHashDedup()], batch_size=BATCH)
+
+
+def outputs(folder: Path) -> tuple[bytes, bytes]:
+    return (folder / "tasks.parquet").read_bytes(), (folder / "rejects.parquet").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    result = run_to_directory(offline(), corpus, out, progress=False)
+    assert result.accounted and result.rows_in == len(corpus_rows())
+    assert "near_duplicate" in result.rejects.column("reason").to_pylist()
+    return out
+
+
+def lose(out: Path, batches: list[int], *, outputs_too: bool = True) -> None:
+    """What a crash leaves: the named batches' markers never written, maybe no final files."""
+    for index in batches:
+        (out / "shards" / f"{index:06d}.done.json").unlink()
+    if outputs_too:
+        for name in ("tasks.parquet", "rejects.parquet", "summary.json"):
+            (out / name).unlink()
+
+
+# -- in-process: shards lost by hand ---------------------------------------------------------
+
+
+def test_shards_and_manifest_are_written(reference: Path, corpus: Path) -> None:
+    batches = -(-len(corpus_rows()) // BATCH)
+    markers = sorted((reference / "shards").glob("*.done.json"))
+    assert [path.name for path in markers] == [f"{i:06d}.done.json" for i in range(batches)]
+    assert len(list((reference / "shards").glob("*.MinHashDedup.checkpoint"))) == batches
+    fingerprint = json.loads((reference / "manifest.json").read_text())["fingerprint"]
+    assert fingerprint["input"]["files"][0]["path"] == str(corpus.resolve())
+    assert [step["step"] for step in fingerprint["steps"]][:4] == ["PrepareText", "HtmlToText", "QualityFilter",
+                                                                  "MinHashDedup"]
+    summary = json.loads((reference / "summary.json").read_text())
+    assert summary["batches"] == batches and summary["resumed_batches"] == 0
+    assert summary["rows_in"] == summary["tasks"] + summary["rejects"] and summary["accounted"]
+
+
+@pytest.mark.parametrize(
+    ("lost", "resumed"),
+    [([4, 5, 6], 4), ([0, 1, 2, 3, 4, 5, 6], 0), ([2], 2)],  # the last batches; all; a gap (later ones rerun)
+    ids=["last-batches", "all", "gap"],
+)
+def test_rerun_after_lost_shards_equals_an_uninterrupted_run(reference, corpus, tmp_path, lost, resumed) -> None:
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
+    lose(tmp_path, lost)
+    result = run_to_directory(offline(), corpus, tmp_path, progress=False)
+    assert outputs(tmp_path) == outputs(reference)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    expected = json.loads((reference / "summary.json").read_text())
+    assert summary["resumed_batches"] == resumed
+    for key in ("rows_in", "tasks", "rejects", "accounted", "batches"):
+        assert summary[key] == expected[key], key
+    strip = [{k: v for k, v in step.items() if k != "seconds"} for step in expected["steps"]]
+    assert [{k: v for k, v in step.items() if k != "seconds"} for step in summary["steps"]] == strip
+    assert result.accounted
+
+
+def test_half_written_shard_and_merge_leftovers_are_redone(reference, corpus, tmp_path) -> None:
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
+    lose(tmp_path, [6], outputs_too=False)
+    (tmp_path / "shards" / "000006.tasks.parquet").write_bytes(b"PAR1 half a file")  # killed mid-shard
+    (tmp_path / "tasks.parquet.partial").write_bytes(b"PAR1 half a merge")  # killed mid-merge
+    (tmp_path / "summary.json").unlink()
+    run_to_directory(offline(), corpus, tmp_path, progress=False)
+    assert outputs(tmp_path) == outputs(reference)
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_another_run_in_the_folder_is_refused_until_overwrite(reference, corpus, tmp_path) -> None:
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
+    with pytest.raises(RunFolderError, match=r"holds another run \(different seed\); use a new output folder"):
+        run_to_directory(offline(seed=1), corpus, tmp_path, progress=False)
+    other_steps = goose.Pipeline([*offline().operators[:3], MinHashDedup(minhash={"threshold": 0.5}),
+                                  *offline().operators[4:]], seed=1, batch_size=BATCH)
+    with pytest.raises(RunFolderError, match=r"\(different seed, steps\)"):
+        run_to_directory(other_steps, corpus, tmp_path, progress=False)
+    (tmp_path / "responses.sqlite").write_bytes(b"an engine cache kept in the run folder")
+    run_to_directory(light(), corpus, tmp_path, progress=False, overwrite=True)
+    assert json.loads((tmp_path / "summary.json").read_text())["operators"] == ["PrepareText/1", "MinHashDedup/1"]
+    assert len(list((tmp_path / "shards").glob("*.checkpoint"))) == 7  # the earlier run's files are gone
+    assert (tmp_path / "responses.sqlite").exists()  # overwrite clears goose's files only
+
+
+def test_in_memory_rows_resume_by_content(tmp_path) -> None:
+    rows = corpus_rows()
+    run_to_directory(light(), rows, tmp_path / "whole", progress=False)
+    shutil.copytree(tmp_path / "whole", tmp_path / "cut")
+    lose(tmp_path / "cut", [5, 6])
+    run_to_directory(light(), [dict(row) for row in rows], tmp_path / "cut", progress=False)  # an equal copy
+    assert outputs(tmp_path / "cut") == outputs(tmp_path / "whole")
+    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["resumed_batches"] == 5
+    changed = [*rows[:-1], {**rows[-1], "text": rows[-1]["text"] + " Changed."}]
+    with pytest.raises(RunFolderError, match=r"\(different input\)"):
+        run_to_directory(light(), changed, tmp_path / "cut", progress=False)
+    run_to_directory(light(), pa.Table.from_pylist(rows), tmp_path / "table", progress=False)
+    lose(tmp_path / "table", [6])
+    run_to_directory(light(), pa.Table.from_pylist(rows), tmp_path / "table", progress=False)
+    assert json.loads((tmp_path / "table" / "summary.json").read_text())["resumed_batches"] == 6
+
+
+def test_cli_overwrite_flag_and_refusal(corpus, tmp_path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(f"input: {corpus}\nbatch_size: 8\noperators:\n  - PrepareText: {{}}\n", encoding="utf-8")
+    run = ["run", str(config), "--out", str(tmp_path / "out")]
+    assert CliRunner().invoke(main, run).exit_code == 0
+    config.write_text(config.read_text() + "  - MinHashDedup: {}\n", encoding="utf-8")
+    refused = CliRunner().invoke(main, run)
+    assert refused.exit_code != 0 and "(different steps)" in refused.output and "--overwrite" in refused.output
+    again = CliRunner().invoke(main, [*run, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["steps"][-1]["operator"] == "MinHashDedup"
+
+
+class ShuffledExecutor:
+    """Breaks the executor contract: yields the outcomes in reverse order."""
+
+    def run_batches(self, pipeline, batches):
+        return reversed(list(LocalExecutor().run_batches(pipeline, batches)))
+
+
+class StoppingExecutor:
+    """Breaks the executor contract: stops after two batches (having read all, or only those)."""
+
+    def __init__(self, read_all: bool) -> None:
+        self.read_all = read_all
+
+    def run_batches(self, pipeline, batches):
+        return islice(LocalExecutor().run_batches(pipeline, list(batches) if self.read_all else batches), 2)
+
+
+def test_an_executor_breaking_its_contract_is_caught(corpus, tmp_path) -> None:
+    with pytest.raises(RuntimeError, match="yielded batch 6 where batch 0 was due"):
+        run_to_directory(light(), corpus, tmp_path / "shuffled", progress=False, executor=ShuffledExecutor())
+    for read_all in (True, False):
+        with pytest.raises(RuntimeError, match="stopped before batch 2; an executor must yield"):
+            run_to_directory(light(), corpus, tmp_path / "stopping", progress=False,
+                             executor=StoppingExecutor(read_all), overwrite=True)
+    run_to_directory(light(), corpus, tmp_path / "stopping", progress=False)  # resumes after the two batches
+    summary = json.loads((tmp_path / "stopping" / "summary.json").read_text())
+    assert summary["resumed_batches"] == 2 and summary["accounted"] and summary["batches"] == 7
+
+
+@pytest.mark.slow
+def test_resume_on_the_ray_executor_equals_the_local_run(reference, corpus, tmp_path) -> None:
+    ray_data = pytest.importorskip("goose.executors.ray_data")
+    pytest.importorskip("ray")
+    run_to_directory(offline(), corpus, tmp_path, progress=False, executor=ray_data.RayExecutor())
+    assert outputs(tmp_path) == outputs(reference)
+    lose(tmp_path, [3, 4, 5, 6])
+    run_to_directory(offline(), corpus, tmp_path, progress=False, executor=ray_data.RayExecutor())
+    assert outputs(tmp_path) == outputs(reference)
+
+
+# -- kill -9 of a real ``goose run`` whose LLM step calls an HTTP server ------------------------
+
+# The child is ``goose run``; with "slow-merge" each shard read of the final merge waits a
+# little, so the test can kill it while tasks.parquet is half merged.
+DRIVER = """
+import sys, time
+import pyarrow.parquet as pq
+if sys.argv[1] == "slow-merge":
+    read_table = pq.read_table
+    def slow_read_table(*args, **kwargs):
+        time.sleep(0.3)
+        return read_table(*args, **kwargs)
+    pq.read_table = slow_read_table
+from goose.cli.main import main
+main(sys.argv[2:], prog_name="goose")
+"""
+
+CONFIG = """
+input: {input}
+batch_size: {batch}
+operators:
+  - PrepareText: {{}}
+  - MinHashDedup: {{}}
+  - HeuristicMaskSpan: {{}}
+  - CorpusDistractors: {{}}
+  - FilterDistractors: {{min_distractors: 3}}
+  - AssembleTasks: {{num_options: 4}}
+  - ProbeDifficulty: {{rollouts: 2, max_tokens: 8}}
+engine:
+  backend: openai
+  base_url: {url}
+  model: stub
+  cache: responses.sqlite
+  retry: {{max_in_flight: 2, timeout: 10}}
+"""
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubServer]:
+    with StubServer(StubConfig(latency=0.02)) as server:
+        yield server
+
+
+def write_config(folder: Path, corpus: Path, url: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "run.yaml"  # its engine cache lives next to it
+    config.write_text(CONFIG.format(input=corpus, batch=BATCH, url=url), encoding="utf-8")
+    return config
+
+
+def run_in_process(config: Path, out: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def llm_reference(stub, corpus, tmp_path_factory) -> tuple[Path, set[str]]:
+    """An uninterrupted run, and the prompts it sent (each exactly once)."""
+    stub.reset(latency=0.02)
+    folder = tmp_path_factory.mktemp("llm-reference")
+    run_in_process(write_config(folder, corpus, stub.url), folder / "out")
+    sent = stub.stats()["per_prompt"]
+    assert len(sent) >= 30 and set(sent.values()) == {1}
+    return folder / "out", set(sent)
+
+
+def shard_done(out: Path, index: int) -> Callable[[], bool]:
+    return lambda: (out / "shards" / f"{index:06d}.done.json").exists()
+
+
+KILL_POINTS: dict[str, tuple[str, Callable[[StubServer, Path], Callable[[], bool]]]] = {
+    "first-batch": ("plain", lambda stub, out: lambda: stub.stats()["requests"] >= 3),
+    "middle": ("plain", lambda stub, out: shard_done(out, 3)),
+    "merge": ("slow-merge", lambda stub, out: lambda: (out / "tasks.parquet.partial").exists()),
+}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_kill_9_then_rerun_finishes_with_no_lost_duplicated_or_repaid_work(
+    point, stub, corpus, llm_reference, tmp_path
+) -> None:
+    reference_out, reference_prompts = llm_reference
+    mode, make_condition = KILL_POINTS[point]
+    config = write_config(tmp_path, corpus, stub.url)
+    out = tmp_path / "out"
+    stub.reset(latency=0.02)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", DRIVER, mode, "run", str(config), "--out", str(out)]
+    child = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    condition = make_condition(stub, out)
+    try:
+        deadline = time.monotonic() + 60
+        while not condition():
+            if child.poll() is not None:
+                pytest.fail(f"goose run ended before the kill point {point}:\n{child.stdout.read().decode()[-3000:]}")
+            assert time.monotonic() < deadline, f"goose run never reached the kill point {point}"
+            time.sleep(0.005)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert not (out / "summary.json").exists()  # killed before the end
+    sent_before_kill = set(stub.stats()["per_prompt"])
+    cache = sqlite3.connect(tmp_path / "responses.sqlite")
+    try:
+        answered = cache.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    finally:
+        cache.close()
+    finished = len(list((out / "shards").glob("*.done.json")))
+
+    stub.reset(latency=0.0)
+    run_in_process(config, out)  # the same command again
+    sent_after = stub.stats()["per_prompt"]
+
+    assert outputs(out) == outputs(reference_out)  # byte-identical tasks and rejects
+    tasks = pq.read_table(out / "tasks.parquet")
+    ids = tasks.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows_in"] == len(corpus_rows()) == summary["tasks"] + summary["rejects"] and summary["accounted"]
+    assert summary["resumed_batches"] == finished
+    # Only prompts with no stored answer are sent again, each once; none of the answered ones.
+    assert set(sent_after.values()) <= {1} and set(sent_after) <= reference_prompts
+    assert len(sent_after) == len(reference_prompts) - answered
+    assert sent_before_kill | set(sent_after) == reference_prompts
+    if point == "first-batch":
+        assert finished <= 1 and answered < len(reference_prompts)
+    if point == "middle":
+        assert 4 <= finished < summary["batches"]
+    if point == "merge":
+        assert finished == summary["batches"] and not sent_after
