@@ -118,6 +118,24 @@ class RunConfig(BaseModel):
         paths = [self.input] if isinstance(self.input, str) else self.input
         return [(base / path) if not Path(path).is_absolute() else Path(path) for path in paths]
 
+    def engine_configs(self, base: Path | None = None) -> dict[str, EngineConfig]:
+        """The engine configs by role (``"main"`` for ``engine:``), with relative cache paths
+        resolved against ``base``: what a Ray actor needs to build the same engines.
+
+        >>> config = RunConfig.model_validate({"input": "x.jsonl", "preset": "offline",
+        ...                                    "engine": {"backend": "local", "cache": "c.sqlite"}})
+        >>> config.engine_configs(Path("/runs"))["main"].cache
+        '/runs/c.sqlite'
+        """
+        found = {"main": self.engine} if self.engine is not None else {}
+        found.update(self.engines)
+        resolved = {}
+        for role, engine in found.items():
+            if engine.cache is not None and base is not None and not Path(engine.cache).is_absolute():
+                engine = engine.model_copy(update={"cache": str(Path(base) / engine.cache)})
+            resolved[role] = engine
+        return resolved
+
     def build_pipeline(self, base: Path | None = None) -> Pipeline:
         """The pipeline this config describes, with its engine (if any) built; a relative
         engine cache path is resolved against ``base`` (the config file's folder).

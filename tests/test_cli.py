@@ -63,6 +63,19 @@ def _write_config(tmp_path, body: str):
     return config
 
 
+def test_every_run_writes_a_report_and_goose_report_rewrites_it(demo_dir):
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    assert "48" in page and (demo_dir / "report" / "stages.png").exists()
+    result = CliRunner().invoke(main, ["report", str(demo_dir), "--embed-figures"])
+    assert result.exit_code == 0, result.output
+    assert "data:image/png;base64," in (demo_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_of_a_folder_without_a_run_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "goose" in result.output and "Traceback" not in result.output
+
+
 def test_run_with_operators_from_yaml(tmp_path):
     config = _write_config(
         tmp_path,

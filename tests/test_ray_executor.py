@@ -239,3 +239,17 @@ def test_a_stateful_stage_refuses_batches_out_of_order():
     out = actor(_to_row(state))
     error = pickle.loads(out.column("payload")[0].as_py()).error
     assert error is not None and "got batch 1 where batch 0 was due" in error.message
+
+
+def test_goose_run_on_ray_writes_the_same_tasks_as_the_local_run(tmp_path):
+    from click.testing import CliRunner
+
+    from goose.cli.main import main
+
+    config = Path(__file__).resolve().parents[1] / "examples" / "presets" / "code.yaml"
+    runner = CliRunner()
+    local = runner.invoke(main, ["run", str(config), "--out", str(tmp_path / "local")])
+    on_ray = runner.invoke(main, ["run", str(config), "--out", str(tmp_path / "ray"), "--executor", "ray"])
+    assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.output
+    assert (tmp_path / "ray" / "tasks.parquet").read_bytes() == (tmp_path / "local" / "tasks.parquet").read_bytes()
+    assert (tmp_path / "ray" / "report.html").exists()

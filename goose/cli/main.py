@@ -6,6 +6,7 @@
   Runs are resumable: the same command on the same folder after a crash finishes the job
   (see :mod:`goose.runner`); ``--overwrite`` starts over instead.
 * ``goose show DIR``: print a few tasks of a run readably.
+* ``goose report DIR``: (re)write ``DIR/report.html``; every run writes it too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import click
 import pyarrow.parquet as pq
 
 from goose.config import ConfigError, load_config
+from goose.engines import EngineConfig
+from goose.executors import Executor
 from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
+from goose.report import write_report
 from goose.runner import REJECTS_FILE, TASKS_FILE, RunFolderError, run_to_directory
 
 
@@ -77,18 +81,35 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
-def run(config: Path, out_dir: Path, overwrite: bool) -> None:
-    """Run the pipeline described in CONFIG (YAML)."""
+@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: Ray Data (pip install 'goose-rlvr[ray]'), each LLM step in an actor "
+                   "pool that builds its own engine from the config.")
+@click.option("--ray-address", default=None, help="With --executor ray: the cluster to join (default: a local Ray).")
+def run(config: Path, out_dir: Path, overwrite: bool, executor_name: str, ray_address: str | None) -> None:
+    """Run the pipeline described in CONFIG (YAML); the same command resumes a killed run."""
     try:
         settings = load_config(config)
         inputs = settings.input_paths(config.parent)
         missing = [str(path) for path in inputs if not path.exists()]
         if missing:
             raise ConfigError(f"{config}: input file(s) not found: {', '.join(missing)}")
+        executor = _executor(executor_name, ray_address, settings.engine_configs(config.parent))
         pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
     except (ConfigError, ImportError, FileNotFoundError) as error:  # incl. a missing local model
         raise click.ClickException(str(error)) from error
-    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite)
+    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite, executor)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--embed-figures", is_flag=True, help="Put the figures inside report.html (one file to share).")
+def report(run_dir: Path, embed_figures: bool) -> None:
+    """Write RUN_DIR/report.html: rows per stage, drop reasons, LLM usage, balance checks, samples."""
+    try:
+        path = write_report(run_dir, embed_figures=embed_figures)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -119,17 +140,36 @@ def show(run_dir: Path, count: int, rejects: bool) -> None:
         click.echo("no tasks in this run; see 'goose show --rejects'")
 
 
-def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False) -> None:
+def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfig]) -> Executor | None:
+    if name == "local":
+        return None
     try:
-        result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite)
+        import ray
+    except ImportError as error:
+        raise ImportError("--executor ray needs Ray: pip install 'goose-rlvr[ray]'") from error
+    from goose.executors import RayExecutor
+
+    if any(engine.backend == "vllm" for engine in engines.values()):
+        raise ConfigError("--executor ray with 'backend: vllm' would also load the model in the driver; serve it "
+                          "with 'vllm serve' and use 'backend: openai', or build RayExecutor(engine_factories=...) "
+                          "in Python")
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    return RayExecutor(engine_factories=engines)
+
+
+def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, executor: Executor | None = None) -> None:
+    try:
+        result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite, executor=executor)
     except RunFolderError as error:
         raise click.ClickException(str(error)) from error
     finally:
         for engine in pipeline.all_engines().values():
             engine.close()
     click.echo(result.summary())
-    click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks) and {out_dir / REJECTS_FILE} "
-               f"({result.rejects.num_rows} rejects); see them with 'goose show {out_dir}'")
+    report = write_report(out_dir)  # before the accounting check: a mismatch is easier to study with the report
+    click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks), {out_dir / REJECTS_FILE} "
+               f"({result.rejects.num_rows} rejects) and {report}; see the tasks with 'goose show {out_dir}'")
     if not result.accounted:
         raise click.ClickException("rows in != tasks + rejects; this is a goose bug, please report it")
 
