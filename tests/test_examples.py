@@ -32,6 +32,14 @@ def test_compose_pipeline_writes_tasks_and_verl_files(tmp_path: Path) -> None:
     assert read_tasks(tmp_path / "out" / "tasks.parquet").num_rows > 0
 
 
+def test_preset_examples_write_valid_tasks_offline(tmp_path: Path) -> None:
+    for script in ("cyber_from_html.py", "stem_from_qa.py"):
+        out = tmp_path / script.removesuffix(".py")
+        done = run_example(script, str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert read_tasks(out / "tasks.parquet").num_rows > 0
+
+
 def test_train_with_output_writes_verl_files_and_scores(tmp_path: Path) -> None:
     done = run_example("train_with_output.py", str(tmp_path / "train"))
     assert done.returncode == 0, done.stdout + done.stderr
