@@ -393,3 +393,209 @@ def test_rows_without_text_are_dropped_not_crashed(step):
     rows = [{"source_id": "a", "domain": "math", "text": None}, {"source_id": "b", "domain": "math", "text": "  "}]
     result, _ = run(step, rows, ["{}"])
     assert result.accounted and result.rejects["reason"].to_pylist() == ["missing_text", "missing_text"]
+
+
+# --- MaskReasoningSpan, candidates mode ------------------------------------------------------
+
+CANDIDATES = MaskReasoningSpan(span_choice="candidates")
+
+
+def choice_answer(number: int, distractors: Sequence[str] = DISTRACTORS) -> str:
+    """A model answer in the candidates-mode JSON shape."""
+    return json.dumps({"chosen_span": number, "distractors": list(distractors)})
+
+
+def test_candidates_gold_is_the_exact_source_text_of_the_chosen_span():
+    spans = CANDIDATES.candidates(MATH, "math")
+    assert [MATH[a:b] for a, b in spans][1] == SPAN  # the solution's steps, tiled; the question is never offered
+    assert all(a > MATH.index("?") for a, _ in spans)
+    result, backend = run(MaskReasoningSpan(span_choice="candidates", max_tokens=99), [math_row()], [choice_answer(2)],
+                          seed=4)
+    row = result.tasks.to_pylist()[0]
+    assert row["gold"] == SPAN and (row["span_start"], row["span_end"]) == spans[1]
+    assert row["distractor_sources"] == ["llm"] * len(DISTRACTORS)
+    assert row["prompt_version"] == load_prompt("mask_candidates").version
+    request = backend.received[0]
+    assert request.sampling.temperature == 0 and request.sampling.seed == 4 and request.sampling.max_tokens == 99
+    schema = request.response_schema
+    assert schema["properties"]["chosen_span"]["enum"] == [1, 2, 3]  # the model can only name a listed span
+    assert schema["properties"]["distractors"]["maxItems"] == 12
+    prompt = request.messages[-1]["content"]
+    assert f"[2] {SPAN}" in prompt and "[3]" in prompt and "[4]" not in prompt and "numbered [1] to [3]" in prompt
+
+
+def test_candidates_code_spans_are_lines():
+    spans = CANDIDATES.candidates(CODE, "code")
+    result, backend = run(MaskReasoningSpan(span_choice="candidates"), [math_row(text=CODE, domain="code")],
+                          [choice_answer(2)])
+    assert result.tasks["gold"].to_pylist() == [CODE[spans[1][0] : spans[1][1]]]
+    assert result.tasks["gold"].to_pylist() == ["for value in values[1:]:\n        if value > best:"]
+    assert "[2]\n    for value in values[1:]:\n" in backend.received[0].messages[-1]["content"]  # indentation shown
+
+
+@pytest.mark.parametrize("number", [0, 4, -1, 99])
+def test_candidates_index_out_of_range_is_dropped(number):
+    """An engine that ignores the schema (or a scripted one) can name a span that was not offered."""
+    result, _ = run(MaskReasoningSpan(span_choice="candidates"), [math_row()], [choice_answer(number)])
+    assert reasons(result) == ["chosen_span_out_of_range"]
+    assert result.rejects["detail"][0].as_py() == f"the model chose span {number}; spans are 1-3"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ('{"chosen_span": "two", "distractors": []}', "engine_schema_mismatch"),
+        ("I pick the second span.", "engine_malformed_json"),
+        ("", "engine_empty_response"),
+        (BackendError("timeout", "no answer"), "engine_timeout"),
+    ],
+)
+def test_candidates_engine_failures_drop_with_the_failure_reason(answer, reason):
+    result, backend = run(MaskReasoningSpan(span_choice="candidates"), [math_row()], [answer])
+    assert reasons(result) == [reason]
+    if not isinstance(answer, BackendError):  # an unusable answer gets one retry with another seed
+        assert len(backend.received) == 2 and backend.received[1].sampling.seed == 1
+        assert backend.received[1].response_schema == backend.received[0].response_schema
+
+
+class CutOffBackend(ScriptedBackend):
+    """Answers like ScriptedBackend but reports every answer as cut off at max_tokens."""
+
+    def generate_batch(self, requests):
+        return [
+            g.model_copy(update={"finish_reasons": ["length"] * len(g.texts)}) if isinstance(g, Generation) else g
+            for g in super().generate_batch(requests)
+        ]
+
+
+def test_candidates_answer_cut_off_keeps_the_choice_and_the_completed_distractors():
+    cut = choice_answer(2, DISTRACTORS[:4])[:-30]  # the fourth distractor is cut mid-string
+    backend = CutOffBackend([cut])
+    with Engine(backend, retry=RetryPolicy(initial_backoff=0)) as engine:
+        result = Pipeline([MaskReasoningSpan(span_choice="candidates", min_distractors=3)], engine=engine).run([math_row()])
+    row = result.tasks.to_pylist()[0]
+    assert row["gold"] == SPAN and row["distractors"] == DISTRACTORS[:3]
+    assert len(backend.received) == 1  # no retry: the choice was complete
+
+
+def test_candidates_answer_cut_off_before_the_choice_is_retried_with_more_tokens():
+    backend = CutOffBackend(['{"chosen_span": 2'])
+    with Engine(backend, retry=RetryPolicy(initial_backoff=0)) as engine:
+        result = Pipeline([MaskReasoningSpan(span_choice="candidates", max_tokens=8)], engine=engine).run([math_row()])
+    assert reasons(result) == ["engine_malformed_json"]
+    assert [r.sampling.max_tokens for r in backend.received] == [8, 16]
+
+
+def test_candidates_passage_without_a_usable_span_is_dropped_without_a_request():
+    result, backend = run(MaskReasoningSpan(span_choice="candidates"), [math_row(text="Too short. To mask anything.")],
+                          [choice_answer(1)])
+    assert reasons(result) == ["no_candidate_spans"] and backend.received == []
+
+
+def test_candidates_are_capped_and_spread_over_the_passage():
+    steps = " ".join(f"Step {i}: adding {i} to the total gives {i * (i + 1) // 2} so far." for i in range(1, 41))
+    text = "We add the numbers 1 to 40. " + steps
+    spans = MaskReasoningSpan(span_choice="candidates", max_candidates=5, max_span_fraction=0.2).candidates(text, "math")
+    assert len(spans) == 5 and spans == sorted(spans)
+    assert spans[0][0] < len(text) / 4 and spans[-1][1] > 3 * len(text) / 4  # spread, not bunched at the start
+
+
+# --- solution_start ------------------------------------------------------------------------
+
+
+def test_candidates_start_at_or_after_solution_start():
+    solution_start = MATH.index("Substituting")
+    row = {**math_row(), "solution_start": solution_start}
+    result, backend = run(MaskReasoningSpan(span_choice="candidates"), [row], [choice_answer(1)])
+    assert result.tasks["gold"].to_pylist() == [SPAN]
+    prompt = backend.received[0].messages[-1]["content"]
+    assert "\nSolution: Let a be" in prompt and f"\n[1] {SPAN}\n[2] Then c = 150 - 80" in prompt
+    assert backend.received[0].response_schema["properties"]["chosen_span"]["enum"] == [1, 2]
+
+
+def test_free_span_before_solution_start_is_dropped():
+    row = {**math_row(), "solution_start": MATH.index("Then c = 150 - 80")}
+    result, _ = run(MaskReasoningSpan(), [row], [mask_answer()])
+    assert reasons(result) == ["span_outside_solution"]
+    assert "before the solution" in result.rejects["detail"][0].as_py()
+
+
+def test_solution_start_null_or_at_the_span_keeps_it():
+    rows = [{**math_row(source_id="a"), "solution_start": None},
+            {**math_row(source_id="b"), "solution_start": MATH.index(SPAN)}]
+    result, _ = run(MaskReasoningSpan(), rows, [mask_answer()])
+    assert result.tasks["gold"].to_pylist() == [SPAN, SPAN]
+
+
+def test_no_candidate_after_solution_start_is_dropped():
+    row = {**math_row(), "solution_start": MATH.index("The theatre sold 80")}
+    result, backend = run(MaskReasoningSpan(span_choice="candidates"), [row], [choice_answer(1)])
+    assert reasons(result) == ["no_candidate_spans"] and "solution start" in result.rejects["detail"][0].as_py()
+    assert backend.received == []
+
+
+# --- Distractor top-up ------------------------------------------------------------------------
+
+OTHER = (
+    "Problem: A farm has 40 animals, chickens and cows, with 100 legs in all. How many cows are there?\n"
+    "Solution: Let h be the chickens and w the cows, so h + w = 40 and 2h + 4w = 100. "
+    "Doubling the first equation gives 2h + 2w = 80, and subtracting leaves 2w = 20, so w = 10. "
+    "Then h = 40 - 10 = 30, and the check 2 x 30 + 4 x 10 = 100 holds. The farm has 10 cows."
+)
+
+
+def test_top_up_fills_a_short_list_from_perturbations_and_other_passages():
+    rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
+    answer = choice_answer(2, DISTRACTORS[:2])
+    without, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=5), rows, [answer])
+    assert reasons(without) == ["too_few_distractors_returned"] * 2
+    assert without.rejects["detail"][0].as_py() == "2 usable of 2 returned, need 5"
+    result, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=5, top_up=True), rows, [answer])
+    task = result.tasks.to_pylist()[0]
+    sources = task["distractor_sources"]
+    assert sources[:2] == ["llm", "llm"] and task["distractors"][:2] == DISTRACTORS[:2]
+    assert len(sources) >= 5 and len(sources) == len(task["distractors"])
+    assert any(s.startswith("perturb:") for s in sources) and "corpus:m2" in sources
+    assert all(s == "llm" or re.match(r"^(perturb:|corpus:m2$|decoy:m2:)", s) for s in sources)
+    assert SPAN not in task["distractors"]
+
+
+def test_top_up_is_not_used_when_the_model_gives_enough_distractors():
+    rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
+    result, _ = run(MaskReasoningSpan(span_choice="candidates", top_up=True), rows, [choice_answer(2)])
+    assert result.tasks["distractor_sources"].to_pylist()[0] == ["llm"] * len(DISTRACTORS)
+
+
+def test_top_up_replaces_junk_distractors_that_the_filter_would_remove():
+    """SmolLM2-135M answers distractors like "1", "2", ...: usable strings, but far too short."""
+    rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
+    junk = [str(i) for i in range(1, 11)]
+    result, _ = run(MaskReasoningSpan(span_choice="candidates", top_up=True), rows, [choice_answer(2, junk)])
+    sources = result.tasks["distractor_sources"].to_pylist()[0]
+    assert sources[:10] == ["llm"] * 10 and len(sources) > 10
+    chain = [MaskReasoningSpan(span_choice="candidates", min_distractors=3, top_up=True),
+             FilterDistractors(min_distractors=3), AssembleTasks(num_options=4)]
+    with Engine(ScriptedBackend([choice_answer(2, junk)])) as engine:
+        tasks = table_to_tasks(Pipeline(chain, engine=engine).run(rows).tasks)
+    assert tasks and all("llm" not in task.lineage.option_sources for task in tasks)
+    assert {s.split(":")[0] for task in tasks for s in task.lineage.option_sources} <= {"gold", "perturb", "corpus", "decoy"}
+
+
+def test_top_up_works_in_free_mode_too():
+    rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
+
+    def answer(request: ChatRequest) -> str:
+        if "farm" in request.messages[-1]["content"]:
+            return mask_answer(span="Doubling the first equation gives 2h + 2w = 80, and subtracting leaves 2w = 20, "
+                                    "so w = 10.", distractors=DISTRACTORS[:1], text=OTHER)
+        return mask_answer(distractors=DISTRACTORS[:1])
+
+    result, _ = run(MaskReasoningSpan(min_distractors=4, top_up=True), rows, [answer])
+    assert result.tasks.num_rows + result.rejects.num_rows == 2
+    for sources in result.tasks["distractor_sources"].to_pylist():
+        assert sources[0] == "llm" and len(sources) >= 4 and all(s != "llm" for s in sources[1:])
+
+
+def test_max_units_must_not_be_under_min_units():
+    with pytest.raises(ValueError, match="max_units"):
+        MaskReasoningSpan(min_units=3, max_units=2)

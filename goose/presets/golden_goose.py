@@ -2,8 +2,15 @@
 
 clean -> (noisy web text only) extract an educational passage -> dedup documents ->
 mask a reasoning span and write distractors in one structured call -> distractor quality
-filter -> (optional) LLM judge of distractors -> assemble -> dedup tasks -> difficulty
-probe -> (optional) decontaminate against benchmark texts.
+filter -> (optional) LLM judge of distractors -> assemble -> dedup tasks -> (optional)
+decontaminate against benchmark texts -> difficulty probe. The cheap filters (task dedup,
+decontamination) run before the probe, so no rollouts are paid for copies or contaminated tasks.
+
+For a weak model (the local CPU engine), ``span_choice="candidates"`` lets the model pick
+one of goose's numbered spans instead of copying one, and ``top_up=True`` fills a short
+distractor list from perturbations of the gold and spans of other passages (see
+:class:`~goose.operators.MaskReasoningSpan`); ``probe_mode="logprobs"`` and a small
+``probe_max_tokens`` keep the probe cheap.
 
 Each step is a plain operator; the returned pipeline can be inspected and changed.
 
@@ -12,9 +19,16 @@ Each step is a plain operator; the returned pipeline can be inspected and change
 >>> pipeline = golden_goose_pipeline(Engine(ScriptedBackend(["{}"])), extract=True)
 >>> [op.name for op in pipeline.operators][:4]
 ['PrepareText', 'HtmlToText', 'QualityFilter', 'ExtractPassage']
+>>> local = golden_goose_pipeline(Engine(ScriptedBackend(["{}"])), span_choice="candidates", top_up=True,
+...                               benchmarks={"demo": ["some benchmark text"]})
+>>> mask = local.operators[4]
+>>> mask.span_choice, mask.top_up, [op.name for op in local.operators][-3:]
+('candidates', True, ['MinHashDedup', 'Decontaminate', 'ProbeDifficulty'])
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from goose.engines import Engine
 from goose.operators import (
@@ -45,6 +59,11 @@ def golden_goose_pipeline(
     seed: int = 0,
     batch_size: int = 64,
     max_tokens: int = 2048,
+    span_choice: Literal["free", "candidates"] = "free",
+    top_up: bool = False,
+    mask_max_tokens: int | None = None,
+    probe_mode: Literal["rollouts", "logprobs"] = "rollouts",
+    probe_max_tokens: int | None = None,
 ) -> Pipeline:
     """The full chain on ``engine``.
 
@@ -53,22 +72,30 @@ def golden_goose_pipeline(
     distractor also fits. ``probe_rollouts`` (``None``: no probe) is how many times the
     probe answers each task; the probe drops tasks solved in every rollout.
     ``benchmarks`` (name -> texts) adds decontamination. ``max_tokens`` bounds the
-    engine's answers in the extraction and masking steps.
+    engine's answers in the extraction and masking steps (``mask_max_tokens``, when given,
+    in the masking step alone). ``span_choice`` and ``top_up`` are
+    :class:`~goose.operators.MaskReasoningSpan`'s (``"candidates"`` and ``True`` for weak
+    models); ``probe_mode`` and ``probe_max_tokens`` (``None``: the operator's default) are
+    :class:`~goose.operators.ProbeDifficulty`'s.
     """
     steps: list[Operator] = [PrepareText(default_domain=default_domain), HtmlToText(), QualityFilter()]
     if extract:
         steps.append(ExtractPassage(max_tokens=max_tokens))
     steps += [
         MinHashDedup(),
-        MaskReasoningSpan(min_distractors=num_options - 1, max_tokens=max_tokens),
+        MaskReasoningSpan(
+            min_distractors=num_options - 1, max_tokens=mask_max_tokens or max_tokens, span_choice=span_choice,
+            top_up=top_up,
+        ),
         FilterDistractors(min_distractors=num_options - 1),
     ]
     if judge_distractors:
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
     steps.append(AssembleTasks(num_options=num_options))
     steps.append(MinHashDedup(fields=["masked_text", "gold"]))  # before the probe: no rollouts for copies
-    if probe_rollouts is not None:
-        steps.append(ProbeDifficulty(rollouts=probe_rollouts))
     if benchmarks:
         steps.append(Decontaminate(benchmarks=benchmarks))
+    if probe_rollouts is not None:
+        probe_options = {} if probe_max_tokens is None else {"max_tokens": probe_max_tokens}
+        steps.append(ProbeDifficulty(rollouts=probe_rollouts, mode=probe_mode, **probe_options))
     return Pipeline(steps, seed=seed, batch_size=batch_size, engine=engine)

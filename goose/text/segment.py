@@ -12,6 +12,7 @@ because masking half a line of code makes a task about syntax rather than reason
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -114,3 +115,94 @@ class Segmenter:
             s = start + sentence.start_char + lead
             units.append(Unit(s, s + len(text), "sentence", reasoning_score(text, "sentence")))
         return units
+
+
+@dataclass(frozen=True)
+class Window:
+    """Consecutive units ``units[first : first + size]`` of one kind: ``[start, end)`` in the
+    passage, their kind and their mean reasoning score."""
+
+    first: int
+    size: int
+    start: int
+    end: int
+    kind: UnitKind
+    score: float
+
+
+def tile_windows(
+    units: list[Unit],
+    *,
+    first: int = 0,
+    min_units: int = 2,
+    max_units: int = 4,
+    min_chars: int = 1,
+    max_chars: int | None = None,
+) -> list[Window]:
+    """Non-overlapping windows of consecutive units of one kind, in passage order, from
+    ``units[first]`` on.
+
+    Each window is the shortest run of units from where the previous one ended that has
+    at least ``min_units`` units and ``min_chars`` characters (at most ``max_units`` units and
+    ``max_chars`` characters); a unit that cannot start such a window (a kind change, a
+    too-long unit) is skipped. A short remainder of the same kind joins the window before it
+    when the limits allow, so the last units are not left out.
+
+    >>> passage = "We solve 2x + 3 = 11. Subtracting 3 gives 2x = 8. Halving gives x = 4. Check: 2 * 4 + 3 = 11. Done."
+    >>> units = Segmenter().units(passage)
+    >>> [passage[w.start : w.end] for w in tile_windows(units, first=1, min_chars=10)]
+    ['Subtracting 3 gives 2x = 8. Halving gives x = 4.', 'Check: 2 * 4 + 3 = 11. Done.']
+    """
+    windows: list[Window] = []
+    i = max(first, 0)
+    while i < len(units):
+        kind = units[i].kind
+        j = i  # last unit of the window
+        while True:
+            size, chars = j - i + 1, units[j].end - units[i].start
+            if size >= min_units and chars >= min_chars:
+                break
+            if size >= max_units or j + 1 >= len(units) or units[j + 1].kind != kind:
+                j = -1
+                break
+            j += 1
+        if j < 0 or (max_chars is not None and units[j].end - units[i].start > max_chars):
+            i += 1
+            continue
+        rest = 0  # units of the same kind left after the window, up to the next kind change
+        while j + rest + 1 < len(units) and units[j + rest + 1].kind == kind:
+            rest += 1
+        if 0 < rest < min_units and j - i + 1 + rest <= max_units:
+            end = units[j + rest].end - units[i].start
+            if max_chars is None or end <= max_chars:
+                j += rest
+        chosen = units[i : j + 1]
+        windows.append(
+            Window(i, len(chosen), chosen[0].start, chosen[-1].end, kind, sum(u.score for u in chosen) / len(chosen))
+        )
+        i = j + 1
+    return windows
+
+
+def spread_pick(windows: list[Window], count: int) -> list[Window]:
+    """At most ``count`` of ``windows``, spread over the passage: the windows are cut into
+    ``count`` runs of about equal length and the best-scoring window of each run is kept
+    (the earlier one on a tie). Passage order is kept.
+
+    >>> ws = [Window(i, 1, i, i + 1, "sentence", s) for i, s in enumerate([0.1, 0.9, 0.5, 0.2, 0.3, 0.8])]
+    >>> [w.first for w in spread_pick(ws, 3)]
+    [1, 2, 5]
+    >>> len(spread_pick(ws, 10))
+    6
+    """
+    if count <= 0:
+        return []
+    if len(windows) <= count:
+        return list(windows)
+    bounds = [round(k * len(windows) / count) for k in range(count + 1)]
+    picked = []
+    for low, high in itertools.pairwise(bounds):
+        run = windows[low:high]
+        if run:
+            picked.append(max(run, key=lambda w: (w.score, -w.first)))
+    return picked
