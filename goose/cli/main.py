@@ -37,11 +37,13 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
 @click.option("--engine", "engine_name", type=click.Choice(["offline", "local"]), default="offline", show_default=True,
               help="offline: no LLM (heuristic spans, corpus distractors); local: the LLM chain on the local CPU "
-                   "model (SmolLM2-135M via llama.cpp: slow, weak answers; it shows the path, not the data).")
-@click.option("--limit", default=4, show_default=True, type=click.IntRange(1),
-              help="With --engine local: how many sample passages (spread over the domains).")
-@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(16),
-              help="With --engine local: most tokens per LLM answer.")
+                   "model (SmolLM2-135M via llama.cpp: it picks among goose's candidate spans, distractors are "
+                   "topped up offline; it shows the path, not training data).")
+@click.option("--limit", default=8, show_default=True, type=click.IntRange(1),
+              help="With --engine local: how many sample passages (spread over the domains; also the pool "
+                   "the distractor top-up draws from).")
+@click.option("--max-tokens", default=128, show_default=True, type=click.IntRange(16),
+              help="With --engine local: most tokens per masking answer.")
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
 def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
@@ -54,11 +56,13 @@ def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: in
     from goose.engines.local_model import LocalModelNotFound
 
     try:
-        engine = EngineConfig(backend="local", cache=str(out_dir / "responses.sqlite")).build()
+        engine = EngineConfig(backend="local", cache=str(out_dir / "responses.sqlite"),
+                              options={"n_ctx": 2048, "n_threads": 1}).build()
     except (ImportError, LocalModelNotFound) as error:
         raise click.ClickException(str(error)) from error
-    pipeline = golden_goose_pipeline(engine, num_options=num_options, seed=seed, probe_rollouts=4,
-                                     max_tokens=max_tokens, batch_size=limit)
+    pipeline = golden_goose_pipeline(engine, num_options=num_options, seed=seed, probe_rollouts=4, probe_mode="logprobs",
+                                     span_choice="candidates", top_up=True, mask_max_tokens=max_tokens,
+                                     batch_size=limit)
     _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir, overwrite)
 
 
