@@ -105,6 +105,15 @@ class RunConfig(BaseModel):
             raise ValueError(f"unknown preset {value!r}; use one of {sorted(PRESETS)}")
         return value
 
+    @field_validator("preset_options")
+    @classmethod
+    def _no_top_level_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        misplaced = sorted(set(value) & {"seed", "batch_size", "engine", "probe_engine"})
+        if misplaced:
+            raise ValueError(f"{misplaced} are top-level keys of the config (seed:, batch_size:, engine:, "
+                             "engines: {probe: ...}), not preset_options")
+        return value
+
     @model_validator(mode="after")
     def _one_pipeline(self) -> RunConfig:
         if (self.preset is None) == (self.operators is None):
@@ -168,9 +177,6 @@ class RunConfig(BaseModel):
         """A domain preset with the config's engines: ``engine`` -> ``engine=``,
         ``engines: {probe: ...}`` -> ``probe_engine=``; engines are built only when used."""
         assert self.preset is not None
-        for key in ("engine", "probe_engine"):
-            if key in self.preset_options:
-                raise ConfigError(f"preset_options.{key}: give engines as 'engine:' / 'engines: {{probe: ...}}' sections")
         unknown = sorted(set(self.engines) - {"probe"})
         if unknown:
             raise ConfigError(f"engines: preset {self.preset!r} uses only the role 'probe', not {unknown}")

@@ -61,7 +61,9 @@ def parse_json_answer(text: str, model: type[M]) -> M | Failure:
         return Failure(kind="schema_mismatch", message=problems)
 
 
-def _retry_request(request: ChatRequest, generation: Generation | Failure) -> ChatRequest:
+def retry_request(request: ChatRequest, generation: Generation | Failure) -> ChatRequest:
+    """The one retry after an unusable answer: twice the tokens if it was cut off, else
+    another seed and some temperature (a greedy retry would repeat the same text)."""
     sampling = request.sampling
     if isinstance(generation, Generation) and generation.finish_reasons[:1] == ["length"]:
         update = {"max_tokens": sampling.max_tokens * 2}
@@ -85,7 +87,7 @@ def generate_json(engine: Engine, requests: Sequence[ChatRequest], model: type[M
     ]
     retry = [i for i, p in enumerate(parsed) if isinstance(p, Failure) and isinstance(generations[i], Generation)]
     if retry:
-        second = engine.generate([_retry_request(requests[i], generations[i]) for i in retry], tag=tag)
+        second = engine.generate([retry_request(requests[i], generations[i]) for i in retry], tag=tag)
         for index, generation in zip(retry, second):
             if isinstance(generation, Failure):
                 parsed[index] = generation

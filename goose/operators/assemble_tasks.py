@@ -9,9 +9,11 @@ gold, renders the question and checks every rule of :class:`goose.Task`.
 
 Answer letters are balanced over the whole run, not just in expectation: the k-th task
 the run builds gets its letter from a seeded permutation of all letters, a fresh one for
-every ``num_options`` tasks, so after any number of tasks no letter is used more than once
-more than any other (a policy learns nothing from "it is usually C"). This makes the step
-stateful (it counts the tasks built so far); a resumed run restores the count.
+every ``num_options`` tasks, so among the tasks this step builds no letter is used more than once more than any other
+(a policy learns nothing from "it is usually C"). Steps after it that drop tasks can
+unbalance the final set: a probe model biased towards "A" solves, and so drops, more "A"
+tasks; the run report shows the final letter counts. This makes the step stateful (it
+counts the tasks built so far); a resumed run restores the count.
 
 Input columns: ``source_id``, ``domain``, ``text``, ``span_start``, ``span_end``,
 ``distractors``, ``distractor_sources``; optional ``engine``, ``model``, ``prompt_version``.

@@ -120,7 +120,7 @@ from goose.engines import (
     generate_json,
     parse_json_answer,
 )
-from goose.engines.structured import RETRY_TEMPERATURE
+from goose.engines.structured import retry_request
 from goose.operators.corpus_distractors import CorpusDistractors
 from goose.operators.filter_distractors import FilterDistractors
 from goose.options import normalize_for_comparison
@@ -543,7 +543,7 @@ def generate_choices(engine: Engine, requests: list[ChatRequest], *, tag: str = 
     answers = [g if isinstance(g, Failure) else _parse_choice(g) for g in generations]
     retry = [i for i, a in enumerate(answers) if isinstance(a, Failure) and isinstance(generations[i], Generation)]
     if retry:
-        second = engine.generate([_retry_request(requests[i], generations[i]) for i in retry], tag=tag)
+        second = engine.generate([retry_request(requests[i], generations[i]) for i in retry], tag=tag)
         for index, generation in zip(retry, second):
             answers[index] = generation if isinstance(generation, Failure) else _parse_choice(generation)
             if isinstance(generation, Generation) and isinstance(answers[index], Failure):
@@ -556,15 +556,6 @@ def _parse_choice(generation: Generation) -> SpanChoice | Failure:
     if isinstance(answer, Failure) and answer.kind == "malformed_json" and generation.finish_reasons[:1] == ["length"]:
         return salvage_choice(generation.text) or answer
     return answer
-
-
-def _retry_request(request: ChatRequest, generation: Generation | Failure) -> ChatRequest:
-    sampling = request.sampling
-    if isinstance(generation, Generation) and generation.finish_reasons[:1] == ["length"]:
-        update: dict[str, Any] = {"max_tokens": sampling.max_tokens * 2}
-    else:
-        update = {"seed": (sampling.seed or 0) + 1, "temperature": max(sampling.temperature, RETRY_TEMPERATURE)}
-    return request.model_copy(update={"sampling": sampling.model_copy(update=update)})
 
 
 _CHOICE_HEAD = re.compile(r'\s*(?:```(?:json)?\s*)?\{\s*"chosen_span"\s*:\s*(-?\d+)\s*,\s*"distractors"\s*:\s*\[')

@@ -3,7 +3,9 @@
 An operator is a pydantic model: its fields are its parameters (validated on construction,
 so a YAML config with a bad key fails at once), and :meth:`Operator.process` maps one
 batch. Operators hold no state between batches, which is what lets a local loop or a
-distributed engine (Ray Data ``map_batches``) run them unchanged.
+distributed engine (Ray Data ``map_batches``) run them unchanged; the few that must
+(a run-wide dedup index, the answer-letter counter) say so with ``stateful = True`` and
+save their memory with :meth:`Operator.checkpoint`.
 
 >>> class DropShort(Operator):
 ...     requires: ClassVar[tuple[str, ...]] = ("text",)

@@ -127,6 +127,12 @@ class Pipeline:
             if not isinstance(operator, Operator):
                 raise TypeError(f"{operator!r} is not a goose Operator; build steps from goose.operators")
         self.operators = list(operators)
+        stateful = [op for op in self.operators if op.stateful]
+        if len({id(op) for op in stateful}) != len(stateful):
+            raise ValueError(
+                "the same stateful operator object (e.g. one MinHashDedup) is used twice; its run-wide memory "
+                "would be shared by both steps: build a new one for each step"
+            )
         self.seed = seed
         self.batch_size = batch_size
         self.engine = engine
@@ -177,10 +183,18 @@ class Pipeline:
                     f"(columns {sorted(input_columns)}) nor an earlier step provides; put the "
                     "step that makes them (e.g. PrepareText for 'text') before it, or rename your input columns"
                 )
-            available.update(operator.produced_columns())
+            produced = operator.produced_columns()
+            if "text" in produced and "solution_start" in available and "solution_start" not in produced:
+                raise PipelineError(
+                    f"{operator.name} rewrites 'text' after 'solution_start' (the offset where the solution "
+                    "begins) was set, so that offset would point elsewhere; put the cleaning steps before the "
+                    "adapter that sets it (e.g. FromQAPairs), or drop the column"
+                )
+            available.update(produced)
 
     def process_batch(self, table: pa.Table, read_drops: Sequence[ReadDrop] = ()) -> BatchOutcome:
-        """Run one batch through every operator; a pure function of the batch and the config."""
+        """Run one batch through every operator: a function of the batch, the config and the
+        memory of stateful steps (what they saw in earlier batches of the run)."""
         read_stats = OperatorStats(READ_STEP, rows_in=table.num_rows + len(read_drops), rows_out=table.num_rows)
         read_stats.drops.update(drop.reason for drop in read_drops)
         stats = [read_stats]

@@ -1,0 +1,28 @@
+"""Pipeline and config checks that stop a run before any work."""
+
+import pytest
+
+from goose import Pipeline
+from goose.adapters import FromQAPairs
+from goose.config import RunConfig
+from goose.operators import HeuristicMaskSpan, MinHashDedup, PrepareText, QualityFilter
+from goose.pipeline import PipelineError
+
+
+def test_one_stateful_object_in_two_steps_is_refused():
+    dedup = MinHashDedup()
+    with pytest.raises(ValueError, match="used twice"):
+        Pipeline([PrepareText(), dedup, dedup])
+    Pipeline([PrepareText(), MinHashDedup(), MinHashDedup()])  # two objects: fine
+
+
+def test_rewriting_text_after_solution_start_is_refused():
+    with pytest.raises(PipelineError, match="solution_start"):
+        Pipeline([FromQAPairs(), QualityFilter(), HeuristicMaskSpan()]).check(["question", "solution"])
+    Pipeline([FromQAPairs(), HeuristicMaskSpan()]).check(["question", "solution"])
+
+
+@pytest.mark.parametrize("key", ["seed", "batch_size", "engine"])
+def test_top_level_keys_in_preset_options_are_refused(key):
+    with pytest.raises(ValueError, match="top-level keys"):
+        RunConfig.model_validate({"input": "x.jsonl", "preset": "math", "preset_options": {key: 1}})
