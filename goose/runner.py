@@ -14,6 +14,19 @@ memory at a time) into the three output files. A folder holding another run is r
 unless ``overwrite=True``, which clears goose's files there (not an engine cache kept there).
 A lock file (``.goose.lock``) keeps two processes from writing one folder at once.
 
+Batches may give their tasks tables different columns (a struct such as ``meta`` with
+more fields in one batch, a column only some batches have, a custom step's extra column):
+the merged ``tasks.parquet`` has every column of every batch (``pyarrow.unify_schemas``,
+permissive promotion; a column a batch lacks is null there), the task columns first in the
+export layout, other columns after them. Types that cannot be merged (``int64`` in one batch,
+``string`` in another) stop the run at the first such batch, naming the column.
+
+Rows dropped for a transient engine failure (``engine_timeout``, ``engine_connection``, ...:
+the server was down or overloaded) are counted in ``summary.json``
+(``transient_engine_drops``); a later run with ``retry_failed=True`` (``--retry-failed``)
+runs the batches that hold such drops again (with stateful steps, also every batch after
+the first of them), and with a response cache only the failed requests are sent again.
+
 >>> import tempfile, goose
 >>> out = tempfile.mkdtemp()
 >>> result = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False)
@@ -44,9 +57,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from goose.engines.types import TRANSIENT_FAILURES
 from goose.engines.usage import EngineUsage
 from goose.executors.base import Executor, LocalExecutor
-from goose.export.files import export_order
+from goose.export.files import GOOSEREASON_COLUMNS, export_order
 from goose.pipeline import BatchOutcome, Pipeline, PipelineResult, SourceBatch
 from goose.pipeline.pipeline import READ_STEP
 from goose.pipeline.sources import Source, count_rows, read_batches
@@ -64,11 +78,20 @@ RUN_FORMAT = 1
 _PARTIAL = ".partial"
 _LOCK_FILE = ".goose.lock"
 _OUTPUT_FILES = (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE, MANIFEST_FILE)
+TRANSIENT_ENGINE_REASONS: frozenset[str] = frozenset(f"engine_{kind}" for kind in TRANSIENT_FAILURES)
+"""Drop reasons of requests that may well succeed later (server down, overloaded, timed out):
+``retry_failed`` runs the batches holding such drops again."""
 
 
 class RunFolderError(ValueError):
     """An output folder that cannot take this run: it holds another run, or another
     process is writing to it. The message says what to do."""
+
+
+class TaskSchemaConflict(RunFolderError):
+    """Batches of one run whose tasks tables give a column types that cannot be merged
+    (``int64`` in one, ``string`` in another). The message names the column, the types and
+    the batches, and says what to do."""
 
 
 def run_to_directory(
@@ -79,12 +102,16 @@ def run_to_directory(
     progress: bool = True,
     executor: Executor | None = None,
     overwrite: bool = False,
+    retry_failed: bool = False,
 ) -> PipelineResult:
     """Run ``pipeline`` over ``source`` into ``out_dir`` (created if needed), resuming the
     run already there if it has the same fingerprint (see the module docstring).
 
     ``executor`` runs the batches (default: :class:`~goose.executors.LocalExecutor`, in
     this process). ``overwrite`` starts over in a folder that holds another or the same run.
+    ``retry_failed`` counts a finished batch with rows dropped for a transient engine failure
+    (:data:`TRANSIENT_ENGINE_REASONS`) as unfinished, so it runs again (with stateful steps,
+    every later batch too); the response cache keeps the answers that did come back.
     Returns the :class:`PipelineResult` with the tasks and rejects read back from disk; its
     stats cover every batch, also those finished by an earlier, interrupted process.
     """
@@ -95,8 +122,9 @@ def run_to_directory(
     with _exclusive(out):
         shards = _open_run(out, fingerprint, overwrite)
         stateful = any(operator.stateful for operator in pipeline.operators)
-        finished = shards.finished(contiguous=stateful)
+        finished = shards.finished(contiguous=stateful, redo=_transient_engine_drops if retry_failed else None)
         _start(pipeline, shards, finished)
+        schema = _TasksSchema(shards, finished)
         done_rows = sum(marker["rows_in"] for marker in finished.values())
         with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose") as bar:
             given: deque[int] = deque()
@@ -106,7 +134,7 @@ def run_to_directory(
                 if index != expected:
                     raise RuntimeError(f"{type(executor).__name__} yielded batch {index} where batch {expected} "
                                        "was due; an executor must yield outcomes in the order it was given batches")
-                shards.write(index, outcome)
+                shards.write(index, outcome, schema)
                 bar.update(outcome.stats[0].rows_in if outcome.stats else 0)
             unread = next(todo, None)  # an executor that stopped reading its batches early
             left_out = given[0] if given else (unread[0] if unread is not None else None)
@@ -184,15 +212,20 @@ class _Shards:
     def path(self, index: int, part: str) -> Path:
         return self.folder / f"{index:06d}.{part}"
 
-    def finished(self, *, contiguous: bool) -> dict[int, dict[str, Any]]:
+    def finished(
+        self, *, contiguous: bool, redo: Callable[[dict[str, Any]], int] | None = None
+    ) -> dict[int, dict[str, Any]]:
         """Markers of finished batches by index. With ``contiguous`` (runs with stateful
         steps, whose state after batch k holds every batch before it) only the unbroken run
-        from batch 0 counts. Files of batches that do not count are removed."""
+        from batch 0 counts. A batch whose marker ``redo`` answers truthy for does not
+        count either. Files of batches that do not count are removed."""
         markers: dict[int, dict[str, Any]] = {}
         for path in self.folder.glob("*.done.json"):
             number = path.name.split(".")[0]
             if number.isdigit():
-                markers[int(number)] = json.loads(path.read_text(encoding="utf-8"))
+                marker = json.loads(path.read_text(encoding="utf-8"))
+                if redo is None or not redo(marker):
+                    markers[int(number)] = marker
         if contiguous:
             kept: dict[int, dict[str, Any]] = {}
             while len(kept) in markers:
@@ -204,9 +237,12 @@ class _Shards:
                 path.unlink()  # a half-written shard, or one after a gap: it will be run again
         return dict(sorted(markers.items()))
 
-    def write(self, index: int, outcome: BatchOutcome) -> None:
-        """Write one batch's files, then its marker (the commit point)."""
+    def write(self, index: int, outcome: BatchOutcome, schema: _TasksSchema) -> None:
+        """Write one batch's files, then its marker (the commit point); a batch whose tasks
+        cannot be merged with the earlier ones' is refused before anything is written."""
         kept = _in_output_order(outcome.kept)
+        if kept.num_rows:
+            schema.add(index, kept.schema)
         _write_atomically(self.path(index, "tasks.parquet"), lambda path: pq.write_table(kept, path))
         _write_atomically(self.path(index, "rejects.parquet"), lambda path: pq.write_table(outcome.rejects, path))
         for step, state in outcome.checkpoints.items():
@@ -293,7 +329,7 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
     for marker in markers.values():
         for total, step in zip(totals, marker["stats"]):
             total.merge(_stats_from_json(step))
-    schema = _tasks_schema(shards, markers)
+    schema = _TasksSchema(shards, markers).merged()
 
     def write_tasks(path: Path) -> None:
         if schema is None:
@@ -302,7 +338,7 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
         with pq.ParquetWriter(path, schema) as writer:
             for index, marker in markers.items():
                 if marker["tasks"]:
-                    writer.write_table(pq.read_table(shards.path(index, "tasks.parquet")).cast(schema))
+                    writer.write_table(_conform_table(pq.read_table(shards.path(index, "tasks.parquet")), schema))
 
     def write_rejects(path: Path) -> None:
         with pq.ParquetWriter(path, REJECT_SCHEMA) as writer:
@@ -323,6 +359,7 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
         "operators": [op.label for op in pipeline.operators],
         "batches": len(markers),
         "resumed_batches": resumed,
+        "transient_engine_drops": transient_engine_drops(totals),
         "steps": [step.as_dict() for step in totals],
     }
     engines = pipeline.all_engines()
@@ -336,21 +373,129 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
     return result
 
 
-def _tasks_schema(shards: _Shards, markers: dict[int, dict[str, Any]]) -> pa.Schema | None:
-    """The schema of the first shard with tasks; else of the first shard with columns."""
-    with_tasks = [index for index, marker in markers.items() if marker["tasks"]]
-    for index in with_tasks[:1] or list(markers):
-        schema = pq.read_schema(shards.path(index, "tasks.parquet"))
-        if len(schema):
-            return schema
-    return None
+def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:
+    """Rows the steps in ``stats`` dropped for a transient engine failure (the server was down,
+    overloaded or slow): a run with ``retry_failed=True`` (``--retry-failed``) tries them again.
+
+    >>> step = OperatorStats("MaskReasoningSpan", drops=Counter(engine_connection=3, engine_bad_request=1))
+    >>> transient_engine_drops([step])
+    3
+    """
+    return sum(count for step in stats for reason, count in step.drops.items() if reason in TRANSIENT_ENGINE_REASONS)
+
+
+def _transient_engine_drops(marker: dict[str, Any]) -> int:
+    """Rows of a finished batch (its marker) dropped for a transient engine failure."""
+    return sum(count for step in marker["stats"] for reason, count in step["drops"].items()
+               if reason in TRANSIENT_ENGINE_REASONS)
+
+
+class _TasksSchema:
+    """The schema of a run's merged tasks: every shard's columns (``pa.unify_schemas`` with
+    permissive promotion, so a struct gains the fields any batch has and ``int32`` meets
+    ``int64`` as ``int64``), task columns first in the export layout. Shards without tasks
+    do not count (their table stops at the step that dropped every row), unless no shard
+    has tasks."""
+
+    def __init__(self, shards: _Shards, markers: dict[int, dict[str, Any]]) -> None:
+        self.unified: pa.Schema | None = None
+        self._first_batch: dict[str, int] = {}  # column -> first batch holding it, for errors
+        for index, marker in markers.items():
+            if marker["tasks"]:
+                self.add(index, pq.read_schema(shards.path(index, "tasks.parquet")))
+        self._fallback: pa.Schema | None = None
+        if self.unified is None:
+            for index in markers:
+                schema = pq.read_schema(shards.path(index, "tasks.parquet"))
+                if len(schema):
+                    self._fallback = schema
+                    break
+
+    def add(self, index: int, schema: pa.Schema) -> None:
+        """Take in batch ``index``'s tasks schema, or raise :class:`TaskSchemaConflict`."""
+        schema = schema.remove_metadata()
+        if self.unified is None:
+            self.unified = schema
+        else:
+            try:
+                self.unified = pa.unify_schemas([self.unified, schema], promote_options="permissive")
+            except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise self._conflict(index, schema, error) from error
+        for name in schema.names:
+            self._first_batch.setdefault(name, index)
+
+    def _conflict(self, index: int, schema: pa.Schema, error: Exception) -> TaskSchemaConflict:
+        assert self.unified is not None
+        for field in schema:
+            if field.name not in self.unified.names:
+                continue
+            earlier = self.unified.field(field.name)
+            try:
+                pa.unify_schemas([pa.schema([earlier]), pa.schema([field])], promote_options="permissive")
+            except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return TaskSchemaConflict(
+                    f"column '{field.name}' of the tasks is {earlier.type} in batch {self._first_batch[field.name]} "
+                    f"but {field.type} in batch {index}, and the two cannot be merged into one tasks.parquet; make "
+                    f"the step that writes '{field.name}' give it one type in every batch (e.g. cast it), then run "
+                    "again with --overwrite (overwrite=True): the finished batches keep the old type"
+                )
+        return TaskSchemaConflict(f"the tasks of batch {index} cannot be merged with the earlier batches' ({error}); "
+                                  "give every column one type in every batch, then run again with --overwrite")
+
+    def merged(self) -> pa.Schema | None:
+        """The schema to write, in output order; None when no shard has columns."""
+        if self.unified is None:
+            return self._fallback
+        return pa.schema([self.unified.field(name) for name in _output_order(self.unified.names)])
+
+
+def _output_order(names: Sequence[str]) -> list[str]:
+    """Column names in the export layout when they hold every task column (GooseReason
+    columns, the other task columns, then the rest as they come); else as they are."""
+    if not all(name in names for name in TASK_SCHEMA.names):
+        return list(names)
+    leading = [*GOOSEREASON_COLUMNS, *(name for name in TASK_SCHEMA.names if name not in GOOSEREASON_COLUMNS)]
+    return leading + [name for name in names if name not in leading]
 
 
 def _in_output_order(kept: pa.Table) -> pa.Table:
-    """Task tables in the export layout (GooseReason columns first); other tables as they are."""
-    if all(name in kept.column_names for name in TASK_SCHEMA.names):
-        return export_order(kept)
-    return kept
+    """Task tables in the export layout (GooseReason columns first, task columns checked and
+    cast to TASK_SCHEMA), with any other columns (a custom step's) kept after them; other
+    tables as they are."""
+    if not all(name in kept.column_names for name in TASK_SCHEMA.names):
+        return kept
+    ordered = export_order(kept)
+    for name in kept.column_names:
+        if name not in ordered.column_names:
+            ordered = ordered.append_column(kept.schema.field(name), kept.column(name))
+    return ordered.select(_output_order(ordered.column_names))
+
+
+def _conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, order and types; a column it lacks is null."""
+    columns = [
+        _conform(table.column(field.name), field.type) if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _conform(column: pa.ChunkedArray | pa.Array, target: pa.DataType) -> Any:
+    """One column cast to ``target``; structs field by field (a field it lacks is null), so
+    this works on pyarrow versions whose cast cannot add struct fields."""
+    if column.type == target:
+        return column
+    if isinstance(column, pa.ChunkedArray):
+        return pa.chunked_array([_conform(chunk, target) for chunk in column.chunks], type=target)
+    if pa.types.is_struct(target) and pa.types.is_struct(column.type):
+        names = [column.type.field(i).name for i in range(column.type.num_fields)]
+        children = [
+            _conform(column.field(field.name), field.type) if field.name in names else pa.nulls(len(column), field.type)
+            for field in target
+        ]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=column.is_null())
+    return column.cast(target)
 
 
 def _stats_to_json(stats: OperatorStats) -> dict[str, Any]:

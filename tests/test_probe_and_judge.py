@@ -228,6 +228,48 @@ def test_logprobs_mode_uses_softmax_over_the_options():
     table_to_tasks(default.kept)
 
 
+# -- ProbeDifficulty, option orders ---------------------------------------------------------
+
+
+def test_a_letter_biased_student_drops_tasks_by_letter_unless_the_options_are_reordered():
+    table = tasks_table(0, 1, 2, 3, 0, 1, 2, 3)  # gold at A, B, C, D twice each
+    always_a = CountingBackend(lambda request: ["\\boxed{A}"] * request.sampling.n)
+    as_shown = run(ProbeDifficulty(rollouts=4), table, always_a)
+    assert sorted(reasons(as_shown).values()) == ["too_easy", "too_easy"]  # the two tasks whose answer is A
+    assert "A" not in as_shown.kept.column("answer").to_pylist()
+
+    reordered_backend = CountingBackend(lambda request: ["\\boxed{A}"] * request.sampling.n)
+    reordered = run(ProbeDifficulty(rollouts=4, option_orders=4), table, reordered_backend)
+    assert reasons(reordered) == {} and reordered_backend.calls == 1
+    assert sorted(reordered.kept.column("answer").to_pylist()) == ["A", "A", "B", "B", "C", "C", "D", "D"]
+    lineages = reordered.kept.column("lineage").to_pylist()
+    assert all(row["probe_pass_rate"] == 0.25 and sorted(row["probe_letters"]) == ["A", "B", "C", "D"] for row in lineages)
+    assert all(request.sampling.n == 1 for request in reordered_backend.received)
+    table_to_tasks(reordered.kept)
+
+
+def test_a_student_that_knows_the_answer_solves_every_order():
+    def knows(request: ChatRequest) -> list[str]:
+        return [f"\\boxed{{{gold_letter_in(request)}}}"] * request.sampling.n
+
+    result = run(ProbeDifficulty(rollouts=4, option_orders=2), tasks_table(0, 3), CountingBackend(knows))
+    assert reasons(result) == {0: "too_easy", 1: "too_easy"}
+
+
+def test_logprobs_over_option_orders_average_the_gold_probability():
+    def favours_a(request: ChatRequest) -> tuple[str, dict[str, float]]:
+        return (" A", {" A": math.log(0.7), " B": math.log(0.1), " C": math.log(0.1), " D": math.log(0.1)})
+
+    result = run(ProbeDifficulty(mode="logprobs", option_orders=4), tasks_table(0, 2), CountingBackend(favours_a))
+    rates = [row["probe_pass_rate"] for row in result.kept.column("lineage").to_pylist()]
+    assert rates == [pytest.approx((0.7 + 0.1 * 3) / 4)] * 2  # the same for the A task and the C task
+
+
+def test_rollouts_must_split_evenly_over_the_orders():
+    with pytest.raises(ValueError, match="multiple of option_orders"):
+        ProbeDifficulty(rollouts=6, option_orders=4)
+
+
 # -- JudgeDistractors -------------------------------------------------------------------------
 
 

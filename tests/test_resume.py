@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,9 +30,18 @@ from openai_stub_server import StubConfig, StubServer
 
 import goose
 from goose.cli.main import main
+from goose.engines import BackendError, ChatRequest, Engine, Failure, RetryPolicy
+from goose.engines.testing import ScriptedBackend
 from goose.executors import LocalExecutor
 from goose.operators import MinHashDedup, PrepareText
-from goose.runner import RunFolderError, run_to_directory
+from goose.pipeline import Operator, RowOutcomes
+from goose.pipeline.operator import BatchResult, RunContext
+from goose.runner import (
+    RunFolderError,
+    TaskSchemaConflict,
+    run_fingerprint,
+    run_to_directory,
+)
 
 REPO = Path(__file__).parents[1]
 BATCH = 8
@@ -213,6 +223,224 @@ def test_resume_on_the_ray_executor_equals_the_local_run(reference, corpus, tmp_
     lose(tmp_path, [3, 4, 5, 6])
     run_to_directory(offline(), corpus, tmp_path, progress=False, executor=ray_data.RayExecutor())
     assert outputs(tmp_path) == outputs(reference)
+
+
+# -- batches whose tables differ in columns: the merge keeps every column ---------------------
+
+
+def same_rows(folder: Path, expected: pa.Table) -> None:
+    """The merged tasks.parquet holds what ``Pipeline.run`` keeps: the same columns (names,
+    types) and values, whatever order the columns come in. ``Pipeline.run`` also carries the
+    columns of batches that lost every row before the last step (all null); the merge skips them."""
+    merged = pq.read_table(folder / "tasks.parquet")
+    assert set(merged.column_names) <= set(expected.column_names)
+    left_out = [name for name in expected.column_names if name not in merged.column_names]
+    assert all(expected.column(name).null_count == expected.num_rows for name in left_out), left_out
+    expected = expected.select(merged.column_names)
+    assert merged.schema.equals(expected.schema), (merged.schema, expected.schema)
+    assert merged.to_pylist() == expected.to_pylist()
+
+
+def test_struct_fields_of_later_batches_are_kept(tmp_path) -> None:
+    rows = [{"text": f"Passage number {i}.", "meta": {"lang": "en"}} for i in range(2)]
+    rows += [{"text": f"Passage number {i}.", "meta": {"lang": "de", "crawl": f"c{i}"}} for i in range(2, 4)]
+    pipeline = goose.Pipeline([PrepareText()], batch_size=2)
+    run_to_directory(pipeline, rows, tmp_path, progress=False)
+    same_rows(tmp_path, pipeline.run(rows).tasks)
+    metas = pq.read_table(tmp_path / "tasks.parquet").column("meta").to_pylist()
+    assert metas == [{"lang": "en", "crawl": None}] * 2 + [{"lang": "de", "crawl": "c2"}, {"lang": "de", "crawl": "c3"}]
+
+
+def test_a_later_batch_with_an_extra_column_or_a_wider_type_merges(tmp_path) -> None:
+    rows = [{"text": f"Passage number {i}.", "score": i} for i in range(2)]
+    rows += [{"text": f"Passage number {i}.", "score": i + 0.5, "note": "late"} for i in range(2, 4)]
+    tables = [pa.Table.from_pylist(rows[:2]), pa.Table.from_pylist(rows[2:])]
+    source = pa.concat_tables(tables, promote_options="permissive")  # score: double, note: null in batch 0
+    pipeline = goose.Pipeline([PrepareText(), Retype()], batch_size=2)
+    run_to_directory(pipeline, source, tmp_path, progress=False)
+    expected = pipeline.run(source).tasks
+    same_rows(tmp_path, expected)
+    assert pq.read_table(tmp_path / "tasks.parquet").column("note").to_pylist() == [None, None, "late", "late"]
+    again = run_to_directory(pipeline, source, tmp_path, progress=False)  # a rerun merges the same shards again
+    assert again.tasks.to_pylist() == expected.to_pylist()
+
+
+class Retype(Operator):
+    """Gives batch 0 ``score`` as int64 without ``note`` and later batches ``score`` as double
+    with ``note`` (as steps that infer types from their rows do); ``clash`` makes ``score`` a
+    string in later batches instead, which no promotion merges with int64."""
+
+    requires: ClassVar[tuple[str, ...]] = ("score",)
+    clash: bool = False
+
+    def process(self, batch: pa.Table, context: RunContext):
+        scores = batch.column("score").to_pylist()
+        first = all(score == int(score) for score in scores)
+        if first:
+            table = batch.drop_columns(["note"]).set_column(
+                batch.schema.get_field_index("score"), "score", pa.array([int(s) for s in scores], pa.int64()))
+        elif self.clash:
+            table = batch.set_column(batch.schema.get_field_index("score"), "score",
+                                     pa.array([str(s) for s in scores], pa.string()))
+        else:
+            table = batch
+        return BatchResult(table, [])
+
+
+def test_incompatible_types_stop_the_run_at_that_batch_with_a_clear_error(tmp_path) -> None:
+    rows = [{"text": f"Passage number {i}.", "score": i + (0.5 if i >= 2 else 0), "note": "x"} for i in range(6)]
+    pipeline = goose.Pipeline([PrepareText(), Retype(clash=True)], batch_size=2)
+    message = r"column 'score' of the tasks is int64 in batch 0 but string in batch 1.*--overwrite"
+    with pytest.raises(TaskSchemaConflict, match=message):
+        run_to_directory(pipeline, rows, tmp_path, progress=False)
+    assert sorted(p.name for p in (tmp_path / "shards").glob("*.done.json")) == ["000000.done.json"]
+    with pytest.raises(TaskSchemaConflict, match=message):  # a rerun says the same, at once
+        run_to_directory(pipeline, rows, tmp_path, progress=False)
+    fixed = goose.Pipeline([PrepareText(), Retype()], batch_size=2)  # score: int64, then double
+    run_to_directory(fixed, rows, tmp_path, progress=False, overwrite=True)
+    assert pq.read_table(tmp_path / "tasks.parquet").column("score").type == pa.float64()
+
+
+class Bucket(Operator):
+    """A custom step after AssembleTasks: adds ``bucket`` (question length modulo 3)."""
+
+    requires: ClassVar[tuple[str, ...]] = ("question",)
+    produces: ClassVar[tuple[str, ...]] = ("bucket",)
+
+    def process(self, batch: pa.Table, context: RunContext):
+        outcomes = RowOutcomes(batch, types={"bucket": pa.int64()})
+        for index, question in enumerate(batch.column("question").to_pylist()):
+            outcomes.keep(index, bucket=len(question) % 3)
+        return outcomes.result()
+
+
+def test_a_custom_column_after_assemble_tasks_is_kept_after_the_task_columns(corpus, tmp_path) -> None:
+    pipeline = goose.Pipeline([*offline().operators, Bucket()], batch_size=2)
+    result = run_to_directory(pipeline, corpus, tmp_path, progress=False)
+    merged = pq.read_table(tmp_path / "tasks.parquet")
+    assert merged.num_rows > 0 and result.accounted
+    assert merged.column_names[:3] == ["question", "options", "answer"] and merged.column_names[-1] == "bucket"
+    same_rows(tmp_path, goose.Pipeline([*offline().operators, Bucket()], batch_size=2).run(corpus).tasks)
+
+
+# -- rows dropped by transient engine failures: --retry-failed --------------------------------
+
+
+class Echo(Operator):
+    """Asks the engine to upper-case each text; drops rows whose request failed."""
+
+    requires: ClassVar[tuple[str, ...]] = ("text",)
+    produces: ClassVar[tuple[str, ...]] = ("loud",)
+    uses_engine: ClassVar[bool] = True
+
+    def process(self, batch: pa.Table, context: RunContext):
+        texts = batch.column("text").to_pylist()
+        answers = context.require_engine(self.name).generate([ChatRequest.user(t) for t in texts], tag=self.name)
+        outcomes = RowOutcomes(batch, types={"loud": pa.string()})
+        for index, answer in enumerate(answers):
+            if isinstance(answer, Failure):
+                outcomes.drop(index, answer.reason, answer.message)
+            else:
+                outcomes.keep(index, loud=answer.text)
+        return outcomes.result()
+
+
+ECHO_ROWS = [{"text": f"Passage {word} is about something else entirely."}
+             for word in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")]
+
+
+def echo_run(folder: Path, cache: Path, answer: Callable[[ChatRequest], str | BackendError], *, stateful: bool,
+             retry_failed: bool = False) -> tuple[dict, list[str]]:
+    """Run ``Echo`` (after ``MinHashDedup`` when ``stateful``) on ``ECHO_ROWS`` in batches of
+    two; returns summary.json and the texts the back end was sent."""
+    backend = ScriptedBackend(answer)  # the same back end name and model in every run: one fingerprint
+    steps = [PrepareText(), *([MinHashDedup()] if stateful else []), Echo()]
+    with Engine(backend, cache=cache, retry=RetryPolicy(max_attempts=1)) as engine:
+        pipeline = goose.Pipeline(steps, batch_size=2, engine=engine)
+        fingerprint = run_fingerprint(pipeline, ECHO_ROWS)
+        run_to_directory(pipeline, ECHO_ROWS, folder, progress=False, retry_failed=retry_failed)
+    assert json.loads((folder / "manifest.json").read_text())["fingerprint"] == fingerprint
+    return json.loads((folder / "summary.json").read_text()), [r.messages[-1]["content"] for r in backend.received]
+
+
+def works(request: ChatRequest) -> str:
+    return request.messages[-1]["content"].upper()
+
+
+def server_down(request: ChatRequest) -> BackendError:
+    return BackendError("connection", "connection refused")
+
+
+def test_a_run_with_the_server_down_is_finished_by_retry_failed(tmp_path) -> None:
+    out, cache = tmp_path / "out", tmp_path / "responses.sqlite"
+    summary, _ = echo_run(out, cache, server_down, stateful=False)
+    assert summary["tasks"] == 0 and summary["transient_engine_drops"] == len(ECHO_ROWS)
+    summary, sent = echo_run(out, cache, works, stateful=False)  # the server is up, but no flag: nothing to do
+    assert summary["tasks"] == 0 and summary["resumed_batches"] == 3 and sent == []
+    summary, sent = echo_run(out, cache, works, stateful=False, retry_failed=True)
+    assert summary["tasks"] == len(ECHO_ROWS) and summary["rejects"] == 0 and summary["accounted"]
+    assert summary["resumed_batches"] == 0 and summary["transient_engine_drops"] == 0
+    assert len(sent) == len(ECHO_ROWS)
+    assert pq.read_table(out / "tasks.parquet").column("loud").to_pylist() == [works(ChatRequest.user(r["text"]))
+                                                                                for r in ECHO_ROWS]
+
+
+@pytest.mark.parametrize(("stateful", "resumed"), [(False, 2), (True, 1)], ids=["stateless", "stateful"])
+def test_retry_failed_redoes_the_failed_batches_and_resends_only_failed_requests(tmp_path, stateful, resumed) -> None:
+    out, cache = tmp_path / "out", tmp_path / "responses.sqlite"
+    flaky_text = ECHO_ROWS[2]["text"]  # batch 1 of 0..2
+
+    def flaky(request: ChatRequest) -> str | BackendError:
+        return BackendError("timeout", "no answer") if request.messages[-1]["content"] == flaky_text else works(request)
+
+    summary, _ = echo_run(out, cache, flaky, stateful=stateful)
+    assert summary["tasks"] == len(ECHO_ROWS) - 1 and summary["transient_engine_drops"] == 1
+    summary, sent = echo_run(out, cache, works, stateful=stateful, retry_failed=True)
+    # Stateless: only batch 1 again; stateful: batch 1 and every later one (the state after
+    # batch 2 was built on the rows batch 1 lost). The cache answers all but the failed request.
+    assert summary["resumed_batches"] == resumed and sent == [flaky_text]
+    assert summary["tasks"] == len(ECHO_ROWS) and summary["transient_engine_drops"] == 0 and summary["accounted"]
+    echo_run(tmp_path / "reference", tmp_path / "reference.sqlite", works, stateful=stateful)
+    assert outputs(out) == outputs(tmp_path / "reference")
+
+
+def test_retry_failed_leaves_batches_with_only_lasting_failures_alone(tmp_path) -> None:
+    out, cache = tmp_path / "out", tmp_path / "responses.sqlite"
+    refused = ECHO_ROWS[0]["text"]
+
+    def refusing(request: ChatRequest) -> str | BackendError:
+        return BackendError("bad_request", "refused") if request.messages[-1]["content"] == refused else works(request)
+
+    summary, _ = echo_run(out, cache, refusing, stateful=False)
+    assert summary["transient_engine_drops"] == 0 and summary["rejects"] == 1
+    summary, sent = echo_run(out, cache, refusing, stateful=False, retry_failed=True)
+    assert summary["resumed_batches"] == 3 and sent == []
+
+
+def test_cli_retry_failed_flag_and_hint(stub, corpus, tmp_path) -> None:
+    """``goose run`` against a server that answers every request with HTTP 500 says how many
+    rows it lost that way and how to retry them; ``--retry-failed`` with the server well
+    again gives the tasks of a run that never failed."""
+    config = write_config(tmp_path, corpus, stub.url)
+    config.write_text(config.read_text().replace("retry: {", "retry: {max_attempts: 1, "), encoding="utf-8")
+    run = ["run", str(config), "--out", str(tmp_path / "out")]
+    stub.reset(fault_rate=1.0, faults=["500"])
+    failed = CliRunner().invoke(main, run)
+    assert failed.exit_code == 0, failed.output
+    lost = json.loads((tmp_path / "out" / "summary.json").read_text())["transient_engine_drops"]
+    assert lost > 0 and f"{lost} rows were dropped for transient engine failures" in failed.output
+    assert "--retry-failed" in failed.output
+    stub.reset()
+    unchanged = CliRunner().invoke(main, run)
+    assert unchanged.exit_code == 0 and "--retry-failed" in unchanged.output and not stub.stats()["requests"]
+    retried = CliRunner().invoke(main, [*run, "--retry-failed"])
+    assert retried.exit_code == 0, retried.output
+    assert "transient engine failures" not in retried.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["transient_engine_drops"] == 0 and summary["tasks"] > 0 and summary["accounted"]
+    never_failed = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "reference")])
+    assert never_failed.exit_code == 0, never_failed.output
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "reference")
 
 
 # -- kill -9 of a real ``goose run`` whose LLM step calls an HTTP server ------------------------

@@ -4,7 +4,8 @@
   ``--engine local`` runs the LLM chain on a few of its passages with the local CPU model.
 * ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`).
   Runs are resumable: the same command on the same folder after a crash finishes the job
-  (see :mod:`goose.runner`); ``--overwrite`` starts over instead.
+  (see :mod:`goose.runner`); ``--overwrite`` starts over instead; ``--retry-failed`` also
+  redoes the batches that lost rows to transient engine failures (server down, timeouts).
 * ``goose show DIR``: print a few tasks of a run readably.
 * ``goose report DIR``: (re)write ``DIR/report.html``; every run writes it too.
 """
@@ -22,7 +23,13 @@ from goose.engines import EngineConfig
 from goose.executors import Executor
 from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
 from goose.report import write_report
-from goose.runner import REJECTS_FILE, TASKS_FILE, RunFolderError, run_to_directory
+from goose.runner import (
+    REJECTS_FILE,
+    TASKS_FILE,
+    RunFolderError,
+    run_to_directory,
+    transient_engine_drops,
+)
 
 
 @click.group()
@@ -46,11 +53,15 @@ def main() -> None:
               help="With --engine local: most tokens per masking answer.")
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the finished batches that lost rows to transient engine failures (server down, "
+                   "timeouts); with a response cache only the failed requests are sent again.")
 def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
-         overwrite: bool) -> None:
+         overwrite: bool, retry_failed: bool) -> None:
     """Run goose on the sample corpus shipped with it (no GPU, no API key, no download)."""
     if engine_name == "offline":
-        _run_and_report(offline_pipeline(num_options=num_options, seed=seed), sample_corpus_path(), out_dir, overwrite)
+        _run_and_report(offline_pipeline(num_options=num_options, seed=seed), sample_corpus_path(), out_dir, overwrite,
+                        retry_failed=retry_failed)
         return
     from goose.engines import EngineConfig
     from goose.engines.local_model import LocalModelNotFound
@@ -63,7 +74,8 @@ def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: in
     pipeline = golden_goose_pipeline(engine, num_options=num_options, seed=seed, probe_rollouts=4, probe_mode="logprobs",
                                      span_choice="candidates", top_up=True, mask_max_tokens=max_tokens,
                                      batch_size=limit)
-    _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir, overwrite)
+    _run_and_report(pipeline, _spread_over_domains(sample_corpus_path(), limit), out_dir, overwrite,
+                    retry_failed=retry_failed)
 
 
 def _spread_over_domains(path: Path, limit: int) -> list[dict]:
@@ -85,11 +97,15 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the finished batches that lost rows to transient engine failures (server down, "
+                   "timeouts); with a response cache only the failed requests are sent again.")
 @click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: Ray Data (pip install 'goose-rlvr[ray]'), each LLM step in an actor "
                    "pool that builds its own engine from the config.")
 @click.option("--ray-address", default=None, help="With --executor ray: the cluster to join (default: a local Ray).")
-def run(config: Path, out_dir: Path, overwrite: bool, executor_name: str, ray_address: str | None) -> None:
+def run(config: Path, out_dir: Path, overwrite: bool, retry_failed: bool, executor_name: str,
+        ray_address: str | None) -> None:
     """Run the pipeline described in CONFIG (YAML); the same command resumes a killed run."""
     try:
         settings = load_config(config)
@@ -101,7 +117,7 @@ def run(config: Path, out_dir: Path, overwrite: bool, executor_name: str, ray_ad
         pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
     except (ConfigError, ImportError, FileNotFoundError) as error:  # incl. a missing local model
         raise click.ClickException(str(error)) from error
-    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite, executor)
+    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite, executor, retry_failed=retry_failed)
 
 
 @main.command()
@@ -162,15 +178,21 @@ def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfi
     return RayExecutor(engine_factories=engines)
 
 
-def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, executor: Executor | None = None) -> None:
+def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, executor: Executor | None = None, *,
+                    retry_failed: bool = False) -> None:
     try:
-        result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite, executor=executor)
+        result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite, executor=executor,
+                                  retry_failed=retry_failed)
     except RunFolderError as error:
         raise click.ClickException(str(error)) from error
     finally:
         for engine in pipeline.all_engines().values():
             engine.close()
     click.echo(result.summary())
+    transient = transient_engine_drops(result.stats)
+    if transient:
+        click.echo(f"{transient} rows were dropped for transient engine failures (timeouts, connection or server "
+                   "errors); once the engine is up, run the same command with --retry-failed to retry them")
     report = write_report(out_dir)  # before the accounting check: a mismatch is easier to study with the report
     click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks), {out_dir / REJECTS_FILE} "
                f"({result.rejects.num_rows} rejects) and {report}; see the tasks with 'goose show {out_dir}'")

@@ -22,6 +22,15 @@ A task is kept when ``min_pass_rate <= pass_rate <= upper bound``. With
 task is dropped when ``p ** rollouts >= 0.5``, i.e. when ``rollouts`` samples would more
 likely than not all be right, so the paper's filter would more likely than not drop it.
 
+``option_orders=k`` spreads the probe over ``k`` orders of the options (the task's own and
+cyclic shifts that move the gold to other letters; in ``rollouts`` mode ``rollouts / k``
+samples each, in ``logprobs`` mode the gold's probability averaged over the orders), with
+letters mapped back to the task's order. A student biased towards one letter (small models
+often favour "A") then solves every task equally rarely instead of "solving" the tasks
+whose answer is its favourite letter, so the filter no longer drops tasks by answer letter
+and the run's letter balance survives the probe. ``1`` (the default) probes the task
+exactly as shown, as the paper does.
+
 ``check_without_passage=True`` also asks every task with the passage left out (options
 only, prompt ``probe_no_passage``): a task the student answers from the options alone
 (no-passage pass rate ``>= no_passage_max_pass_rate``) tests option artefacts, not
@@ -67,7 +76,7 @@ from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
 from goose.options import letter_for
 from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RowOutcomes, RunContext
 from goose.prompts import load_prompt
-from goose.question import ANSWER_INSTRUCTION
+from goose.question import ANSWER_INSTRUCTION, render_question
 from goose.reward import extract_answer
 
 LETTER_ONLY_INSTRUCTION = "Reply with the letter of the correct option only, one of {letters}, and nothing else."
@@ -110,6 +119,10 @@ class ProbeDifficulty(Operator):
     no_passage_max_pass_rate: float = Field(
         0.5, gt=0, le=1, description="Drop (answerable_without_passage) at or above this no-passage pass rate."
     )
+    option_orders: int = Field(
+        1, ge=1, le=26,
+        description="Orders of the options the probe is spread over (1: the task as shown); see the module docstring.",
+    )
     engine_role: str = Field(
         MAIN_ENGINE, min_length=1,
         description="Which engine probes: 'main', or another role such as 'probe' given as Pipeline(engines={'probe': small}).",
@@ -119,6 +132,8 @@ class ProbeDifficulty(Operator):
     def _window_in_order(self) -> ProbeDifficulty:
         if self.max_pass_rate is not None and self.max_pass_rate < self.min_pass_rate:
             raise ValueError("max_pass_rate must be at least min_pass_rate")
+        if self.mode == "rollouts" and self.rollouts % self.option_orders:
+            raise ValueError(f"rollouts ({self.rollouts}) must be a multiple of option_orders ({self.option_orders})")
         return self
 
     def engine_roles(self) -> tuple[str, ...]:
@@ -137,16 +152,21 @@ class ProbeDifficulty(Operator):
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         engine = context.require_engine(self.name, self.engine_role)
-        rows = batch.select(list(self.requires)).to_pylist()
-        prompts = [self._question_prompt(row) for row in rows]
+        rows = batch.select(list(self.required_columns())).to_pylist()
+        shifts = [_shifts(len(row["options"]), self.option_orders) for row in rows]
+        prompts = [self._question_prompt(row, shift) for row, row_shifts in zip(rows, shifts) for shift in row_shifts]
+        owners = [(index, shift) for index, row_shifts in enumerate(shifts) for shift in row_shifts]
         if self.check_without_passage:
             prompts += [self._no_passage_prompt(row) for row in rows]
+            owners += [(index, 0) for index in range(len(rows))]
         probes: list[_Probe]
         if self.mode == "rollouts":
-            probes = self._probe_rollouts(engine, prompts, rows, context.seed)
+            probes = self._probe_rollouts(engine, prompts, rows, owners, context.seed)
         else:
-            probes = self._probe_logprobs(engine, prompts, rows)
-        with_passage, without_passage = probes[: len(rows)], probes[len(rows) :]
+            probes = self._probe_logprobs(engine, prompts, rows, owners)
+        asked = len(prompts) - (len(rows) if self.check_without_passage else 0)
+        with_passage = _combine_orders(probes[:asked], [len(row_shifts) for row_shifts in shifts])
+        without_passage = probes[asked:]
 
         outcomes = RowOutcomes(batch)
         kept: list[tuple[list[str], float]] = []
@@ -188,9 +208,15 @@ class ProbeDifficulty(Operator):
         template = ANSWER_INSTRUCTION if self.mode == "rollouts" else LETTER_ONLY_INSTRUCTION
         return template.format(letters=letters)
 
-    def _question_prompt(self, row: dict) -> str:
-        """The task's own question; in logprobs mode with its answer instruction swapped for a letter-only one."""
+    def required_columns(self) -> tuple[str, ...]:
+        return (*self.requires, "masked_text") if self.option_orders > 1 else self.requires
+
+    def _question_prompt(self, row: dict, shift: int = 0) -> str:
+        """The task's own question (its options shifted by ``shift`` places when ``shift``);
+        in logprobs mode with its answer instruction swapped for a letter-only one."""
         question = row["question"]
+        if shift:
+            question = render_question(row["masked_text"], _shifted(row["options"], shift), row["domain"])
         if self.mode == "rollouts":
             return question
         letters = ", ".join(letter_for(i) for i in range(len(row["options"])))
@@ -207,42 +233,119 @@ class ProbeDifficulty(Operator):
     # -- probes -----------------------------------------------------------------------------
 
     def _probe_rollouts(
-        self, engine: Engine, prompts: list[str], rows: list[dict], seed: int
+        self, engine: Engine, prompts: list[str], rows: list[dict], owners: list[tuple[int, int]], seed: int
     ) -> list[_Probe]:
-        sampling = SamplingParams(n=self.rollouts, temperature=self.temperature, max_tokens=self.max_tokens, seed=seed)
-        answers = engine.generate([ChatRequest.user(p, sampling) for p in prompts], tag=self.name)
+        samples = self.rollouts // self.option_orders
+        requests = [
+            # the no-passage probe (after the tasks' own prompts) always gets every rollout
+            ChatRequest.user(prompt, SamplingParams(
+                n=samples if position < len(prompts) - self.check_without_passage * len(rows) else self.rollouts,
+                temperature=self.temperature, max_tokens=self.max_tokens, seed=seed,
+            ))
+            for position, prompt in enumerate(prompts)
+        ]
+        answers = engine.generate(requests, tag=self.name)
         probes: list[_Probe] = []
-        for position, answer in enumerate(answers):
+        for answer, (index, shift) in zip(answers, owners):
             if isinstance(answer, Failure):
                 probes.append(answer)
                 continue
-            probes.append(_rollout_pass_rate(answer, rows[position % len(rows)]["answer"]))
+            probes.append(_rollout_pass_rate(answer, rows[index]["answer"], shift, len(rows[index]["options"])))
         return probes
 
     def _probe_logprobs(
-        self, engine: Engine, prompts: list[str], rows: list[dict]
+        self, engine: Engine, prompts: list[str], rows: list[dict], owners: list[tuple[int, int]]
     ) -> list[_Probe]:
         most = max((len(row["options"]) for row in rows), default=0)
         letters = "".join(letter_for(i) for i in range(most))
         scores = score_letters(engine, [ChatRequest.user(p) for p in prompts], letters, tag=self.name)
         probes: list[_Probe] = []
-        for position, scored in enumerate(scores):
+        for scored, (index, shift) in zip(scores, owners):
             if isinstance(scored, Failure):
                 probes.append(scored)
                 continue
-            row = rows[position % len(rows)]
-            own = {letter_for(i): scored[letter_for(i)] for i in range(len(row["options"]))}
+            row = rows[index]
+            count = len(row["options"])
+            # the letter that shows option i of the task's own order is at position (i - shift) mod count
+            own = {letter_for(i): scored[letter_for((i - shift) % count)] for i in range(count)}
             probes.append(_softmax_pass_rate(own, row["answer"]))
         return probes
 
 
-def _rollout_pass_rate(generation: Generation, answer: str) -> tuple[list[str], float] | Failure:
-    """Each rollout's letter (``""`` when none) and the share equal to ``answer``."""
+PRESET_OPTION_ORDERS = 4
+"""Option orders the presets probe with (fewer when the rollouts do not split evenly)."""
+
+
+def preset_option_orders(rollouts: int, mode: str = "rollouts") -> int:
+    """The presets' ``option_orders``: up to :data:`PRESET_OPTION_ORDERS`, a divisor of
+    ``rollouts`` in ``rollouts`` mode.
+
+    >>> preset_option_orders(16), preset_option_orders(6), preset_option_orders(3, "logprobs")
+    (4, 3, 4)
+    """
+    if mode != "rollouts":
+        return PRESET_OPTION_ORDERS
+    return max(k for k in range(1, PRESET_OPTION_ORDERS + 1) if rollouts % k == 0)
+
+
+def _shifts(count: int, orders: int) -> list[int]:
+    """How far the options move in each probed order: 0 first, then spread over ``count``.
+
+    >>> _shifts(9, 1), _shifts(9, 4), _shifts(2, 4)
+    ([0], [0, 2, 4, 7], [0, 1])
+    """
+    return sorted({round(k * count / orders) % count for k in range(orders)})
+
+
+def _shifted(options: Sequence[str], shift: int) -> list[str]:
+    """The options moved ``shift`` places: option ``i`` of the task is shown at ``(i - shift) mod n``.
+
+    >>> _shifted(["a", "b", "c"], 1)
+    ['b', 'c', 'a']
+    """
+    return [options[(position + shift) % len(options)] for position in range(len(options))]
+
+
+def _combine_orders(probes: list[_Probe], orders_per_row: list[int]) -> list[_Probe]:
+    """One probe per task from its orders' probes: letters joined, pass rates averaged over
+    the orders that could be rated; a failed request makes the task's probe that failure,
+    and a task with no ratable order gets the reason (``no_letter_logprobs``)."""
+    combined: list[_Probe] = []
+    start = 0
+    for count in orders_per_row:
+        parts = probes[start : start + count]
+        start += count
+        failure = next((part for part in parts if isinstance(part, Failure)), None)
+        tuples = [part for part in parts if isinstance(part, tuple)]
+        if failure is not None or not tuples:
+            combined.append(failure if failure is not None else parts[0])
+            continue
+        combined.append(([letter for letters, _ in tuples for letter in letters], sum(rate for _, rate in tuples) / len(tuples)))
+    return combined
+
+
+def _rollout_pass_rate(
+    generation: Generation, answer: str, shift: int = 0, count: int = 0
+) -> tuple[list[str], float] | Failure:
+    """Each rollout's letter (``""`` when none; mapped back to the task's own order when
+    the options were shown shifted) and the share equal to ``answer``."""
     if not generation.texts:
         return Failure(kind="empty_response", message="the back end returned no rollouts")
     letters = [extract_answer(text) or "" for text in generation.texts]
+    if shift:
+        letters = [_unshifted(letter, shift, count) for letter in letters]
     gold = answer.strip().upper()
     return letters, sum(letter == gold for letter in letters) / len(letters)
+
+
+def _unshifted(letter: str, shift: int, count: int) -> str:
+    """The task's own letter of the option shown as ``letter`` in an order shifted by ``shift``.
+
+    >>> _unshifted("A", 1, 3), _unshifted("", 1, 3), _unshifted("Z", 1, 3)
+    ('B', '', '')
+    """
+    position = ord(letter) - ord("A") if len(letter) == 1 else -1
+    return letter_for((position + shift) % count) if 0 <= position < count else ""
 
 
 def _softmax_pass_rate(scores: dict[str, float], answer: str) -> tuple[list[str], float] | str:

@@ -56,6 +56,7 @@ from goose.operators import (
     ProbeDifficulty,
     QualityFilter,
 )
+from goose.operators.probe_difficulty import preset_option_orders
 from goose.pipeline import Operator, Pipeline
 from goose.pipeline.operator import MAIN_ENGINE
 
@@ -285,7 +286,8 @@ def _after_assembly(
         steps.append(Decontaminate(benchmarks=benchmarks))
     if engine is not None and probe_rollouts is not None:
         role = PROBE_ROLE if probe_engine is not None else MAIN_ENGINE
-        steps.append(ProbeDifficulty(rollouts=probe_rollouts, engine_role=role))
+        orders = preset_option_orders(probe_rollouts)  # a letter-biased probe must not drop tasks by letter
+        steps.append(ProbeDifficulty(rollouts=probe_rollouts, engine_role=role, option_orders=orders))
     return steps
 
 

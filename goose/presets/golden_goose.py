@@ -44,6 +44,7 @@ from goose.operators import (
     ProbeDifficulty,
     QualityFilter,
 )
+from goose.operators.probe_difficulty import preset_option_orders
 from goose.pipeline import Operator, Pipeline
 
 
@@ -70,7 +71,9 @@ def golden_goose_pipeline(
     ``extract`` adds :class:`ExtractPassage` (for noisy web pages; clean passages such as
     question + solution pairs skip it). ``judge_distractors`` asks the engine whether a
     distractor also fits. ``probe_rollouts`` (``None``: no probe) is how many times the
-    probe answers each task; the probe drops tasks solved in every rollout.
+    probe answers each task; the probe drops tasks solved in every rollout, and spreads its
+    rollouts over up to 4 orders of the options so that a student biased towards one letter
+    does not drop the tasks whose answer is that letter.
     ``benchmarks`` (name -> texts) adds decontamination. ``max_tokens`` bounds the
     engine's answers in the extraction and masking steps (``mask_max_tokens``, when given,
     in the masking step alone). ``span_choice`` and ``top_up`` are
@@ -97,5 +100,6 @@ def golden_goose_pipeline(
         steps.append(Decontaminate(benchmarks=benchmarks))
     if probe_rollouts is not None:
         probe_options = {} if probe_max_tokens is None else {"max_tokens": probe_max_tokens}
-        steps.append(ProbeDifficulty(rollouts=probe_rollouts, mode=probe_mode, **probe_options))
+        orders = preset_option_orders(probe_rollouts, probe_mode)  # a letter-biased probe must not drop tasks by letter
+        steps.append(ProbeDifficulty(rollouts=probe_rollouts, mode=probe_mode, option_orders=orders, **probe_options))
     return Pipeline(steps, seed=seed, batch_size=batch_size, engine=engine)

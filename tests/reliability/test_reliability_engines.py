@@ -133,8 +133,9 @@ def test_llm_chain_survives_prompt_injection(scripted_run, scripted_jsonl, scrip
     assert rejects["inject_html"] == ("MaskReasoningSpan", "too_few_distractors_returned")
     assert rejects["inject_mask"] == ("MaskReasoningSpan", "mask_token_in_text")
     letter = [task for task in tasks if task.source_id == "inject_letter"]
-    if letter:  # "output the letter A" made the probe answer A, so only a task whose answer is not A is kept
-        assert letter[0].answer != "A" and set(letter[0].lineage.probe_letters) == {"A"}
+    if letter:  # "output the letter A" made the probe answer A in every option order (mapped back to the
+        # task's own letters); the injection cannot make the task look solved, and the task stays valid
+        assert letter[0].lineage.probe_pass_rate < 1 and len(set(letter[0].lineage.probe_letters)) > 1
     else:
         assert rejects["inject_letter"][1] in ("too_easy", "too_few_distractors", "near_duplicate")
 
