@@ -63,7 +63,7 @@ from goose.executors.base import Executor, LocalExecutor
 from goose.export.files import GOOSEREASON_COLUMNS, export_order
 from goose.pipeline import BatchOutcome, Pipeline, PipelineResult, SourceBatch
 from goose.pipeline.pipeline import READ_STEP
-from goose.pipeline.sources import Source, count_rows, read_batches
+from goose.pipeline.sources import Source, count_rows, read_batches, source_paths
 from goose.pipeline.stats import OperatorStats
 from goose.schema import REJECT_SCHEMA, TASK_SCHEMA
 
@@ -179,7 +179,7 @@ def input_identity(source: Source, batch_size: int) -> dict[str, Any]:
     >>> input_identity([{"text": "a"}], 8) == input_identity([{"text": "b"}], 8)
     False
     """
-    paths = _input_paths(source)
+    paths = source_paths(source)
     if paths is not None:
         files = []
         for path in paths:
@@ -557,14 +557,6 @@ def _exclusive(out: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _input_paths(source: object) -> list[Path] | None:
-    if isinstance(source, (str, Path)):
-        return [Path(source)]
-    if isinstance(source, Sequence) and source and all(isinstance(s, (str, Path)) for s in source):
-        return [Path(s) for s in source]
-    return None
 
 
 def _parameters(operator: Any) -> Any:

@@ -54,7 +54,7 @@ def count_rows(source: Source) -> int | None:
     """
     if isinstance(source, pa.Table):
         return source.num_rows
-    paths = _as_paths(source)
+    paths = source_paths(source)
     if paths is not None:
         if all(path.suffix == ".parquet" for path in paths):
             return sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
@@ -76,7 +76,7 @@ def read_batches(source: Source, batch_size: int) -> Iterator[SourceBatch]:
     if isinstance(source, pa.Table):
         yield from (SourceBatch(pa.Table.from_batches([b], source.schema)) for b in source.to_batches(batch_size))
         return
-    paths = _as_paths(source)
+    paths = source_paths(source)
     if paths is not None:
         for path in paths:
             yield from _read_path(path, batch_size)
@@ -98,7 +98,12 @@ def _is_hf_dataset(source: object) -> bool:
     return type(source).__module__.startswith("datasets.") and hasattr(source, "with_format")
 
 
-def _as_paths(source: object) -> list[Path] | None:
+def source_paths(source: object) -> list[Path] | None:
+    """The file paths a source names (one path or a list of them), or None for other sources.
+
+    >>> source_paths("a.jsonl"), source_paths([{"text": "x"}])
+    ([PosixPath('a.jsonl')], None)
+    """
     if isinstance(source, (str, Path)):
         return [Path(source)]
     if isinstance(source, Sequence) and source and all(isinstance(s, (str, Path)) for s in source):
