@@ -17,6 +17,7 @@ from goose.engines import Engine, EngineConfig
 from goose.engines.testing import ScriptedBackend
 from goose.presets import code_pipeline, cyber_pipeline, math_pipeline, stem_pipeline
 from goose.question import DOMAIN_INSTRUCTIONS
+from goose.report import report_metrics
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "presets"
 PRESETS = {"cyber": cyber_pipeline, "stem": stem_pipeline, "math": math_pipeline, "code": code_pipeline}
@@ -39,6 +40,9 @@ def test_example_config_runs_offline_and_accounts_for_every_row(offline_run):
     assert len(tasks) >= 5 and all(len(task.options) == 9 for task in tasks)
     assert summary["rows_in"] == len(tasks) + rejects.num_rows and summary["accounted"] is True
     assert "engines" not in summary
+    report = report_metrics(out)  # the report every run writes: its numbers must add up
+    assert (out / "report.html").exists() and report["checks"]["ok"], report["checks"]["problems"]
+    assert report["run"]["rows_in"] == report["run"]["tasks"] + report["run"]["rejects"] == summary["rows_in"]
 
 
 def test_every_task_carries_the_preset_domain_and_its_instruction(offline_run):
