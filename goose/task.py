@@ -49,6 +49,20 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def source_id_for(text: str, *candidates: object) -> str:
+    """A row's source id: the first candidate (an id column, a URL) that is not blank,
+    stripped; else ``sha-`` and 16 hex digits of the text's SHA-256. One rule for every
+    first step, so the same record gets the same id whichever step read it.
+
+    >>> source_id_for("some text", None, " doc-7 "), source_id_for("some text", "", None)
+    ('doc-7', 'sha-b94f6f125c79e3a5')
+    """
+    for candidate in candidates:
+        if candidate is not None and str(candidate).strip():
+            return str(candidate).strip()
+    return "sha-" + sha256_hex(text)[:16]
+
+
 class Lineage(BaseModel):
     """Where a task came from and what made it.
 

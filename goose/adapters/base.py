@@ -27,7 +27,7 @@ from pydantic import Field
 
 from goose.operators.prepare_text import clean_text
 from goose.pipeline.operator import Operator
-from goose.task import sha256_hex
+from goose.task import source_id_for
 
 FieldProblem = tuple[str, str]
 """A reason code and a detail, for a field that cannot be used."""
@@ -73,10 +73,7 @@ class Adapter(Operator):
 
     def source_id(self, given: Any, key: Any, text: str) -> str:
         """The row's id: ``given`` (the id column), else ``key`` (e.g. the URL), else a content hash."""
-        for candidate in (given, key):
-            if candidate is not None and str(candidate).strip():
-                return str(candidate).strip()
-        return "sha-" + sha256_hex(text)[:16]
+        return source_id_for(text, given, key)
 
     def domain(self, given: Any) -> str:
         """The row's domain: ``given`` when it is a non-blank string, else ``default_domain``."""

@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
-from goose.task import sha256_hex
+from goose.task import source_id_for
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
@@ -72,7 +72,7 @@ class PrepareText(Operator):
             text = self._clean(index, raw, outcomes)
             if text is None:
                 continue
-            source_id = str(ids[index]) if ids[index] is not None else "sha-" + sha256_hex(text)[:16]
+            source_id = source_id_for(text, ids[index])
             domain = str(domains[index]) if domains[index] else self.default_domain
             outcomes.keep(index, source_id=source_id, text=text, domain=domain)
         return outcomes.result()
