@@ -581,6 +581,17 @@ def test_top_up_replaces_junk_distractors_that_the_filter_would_remove():
     assert {s.split(":")[0] for task in tasks for s in task.lineage.option_sources} <= {"gold", "perturb", "corpus", "decoy"}
 
 
+def test_top_up_sources_and_rules_are_configurable():
+    rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
+    answer = choice_answer(2, DISTRACTORS[:2])
+    no_perturbations = MaskReasoningSpan.model_validate(
+        {"span_choice": "candidates", "min_distractors": 3, "top_up": True, "top_up_source": {"max_perturbations": 0}}
+    )
+    result, _ = run(no_perturbations, rows, [answer])
+    sources = [s for row in result.tasks["distractor_sources"].to_pylist() for s in row]
+    assert sources and not any(s.startswith(("perturb:", "decoy:")) for s in sources)
+
+
 def test_top_up_works_in_free_mode_too():
     rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
 

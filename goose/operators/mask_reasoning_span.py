@@ -230,6 +230,15 @@ class MaskReasoningSpan(Operator):
         description="Fill a short distractor list with CorpusDistractors' candidates (gold perturbations, spans of "
         "other passages of the batch); distractor_sources tells them apart.",
     )
+    top_up_filter: FilterDistractors = Field(
+        default_factory=lambda: FilterDistractors(min_distractors=1),
+        description="The rules that decide whether the model's own distractors are enough; match the "
+        "FilterDistractors step that follows (its min_distractors is ignored here).",
+    )
+    top_up_source: CorpusDistractors = Field(
+        default_factory=CorpusDistractors,
+        description="How the top-up's candidates are made (perturbations, corpus spans; see CorpusDistractors).",
+    )
     max_tokens: int = Field(1024, ge=1, description="Most tokens the model may write (span and distractors).")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 (greedy) makes runs reproducible.")
 
@@ -454,7 +463,7 @@ class MaskReasoningSpan(Operator):
             "span_start": pa.array([p.start for p in picks], pa.int64()),
             "span_end": pa.array([p.end for p in picks], pa.int64()),
         })
-        checked = FilterDistractors(min_distractors=1).process(
+        checked = self.top_up_filter.model_copy(update={"min_distractors": 1}).process(
             table.append_column("distractors", pa.array(llm, pa.list_(pa.string())))
             .append_column("distractor_sources", pa.array([["llm"] * len(found) for found in llm], pa.list_(pa.string()))),
             context,
@@ -463,7 +472,7 @@ class MaskReasoningSpan(Operator):
         short = [len(found or []) < self.min_distractors for found in passing]
         if not any(short):
             return empty
-        made = CorpusDistractors().process(table, context)
+        made = self.top_up_source.process(table, context)
         texts = _per_row(made, len(picks), "distractors")
         sources = _per_row(made, len(picks), "distractor_sources")
         return [
