@@ -48,7 +48,7 @@ import json
 import os
 import shutil
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,8 @@ def run_to_directory(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
-    fingerprint = run_fingerprint(pipeline, source)
+    elsewhere = executor.engine_identities() if hasattr(executor, "engine_identities") else {}
+    fingerprint = run_fingerprint(pipeline, source, elsewhere)
     with _exclusive(out):
         shards = _open_run(out, fingerprint, overwrite)
         stateful = any(operator.stateful for operator in pipeline.operators)
@@ -128,7 +129,7 @@ def run_to_directory(
         done_rows = sum(marker["rows_in"] for marker in finished.values())
         with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose") as bar:
             given: deque[int] = deque()
-            todo = _batches_to_run(pipeline, source, finished, given)
+            todo = _batches_to_run(pipeline, source, finished, given, elsewhere)
             for index, outcome in executor.run_batches(pipeline, todo):
                 expected = given.popleft() if given else None
                 if index != expected:
@@ -144,9 +145,13 @@ def run_to_directory(
         return _merge(pipeline, out, shards, resumed=len(finished))
 
 
-def run_fingerprint(pipeline: Pipeline, source: Source) -> dict[str, Any]:
+def run_fingerprint(
+    pipeline: Pipeline, source: Source, engines_elsewhere: dict[str, dict] | None = None
+) -> dict[str, Any]:
     """What decides a run's output, as JSON data: a folder is resumed only by a run with an
     equal fingerprint. Operator parameters are hashed (they may hold whole benchmark sets).
+    ``engines_elsewhere`` (from ``executor.engine_identities()``) names the engines an
+    executor's workers build; they take the place of the driver's engines of the same role.
 
     >>> import goose
     >>> fingerprint = run_fingerprint(goose.offline_pipeline(), [{"text": "a"}])
@@ -163,8 +168,11 @@ def run_fingerprint(pipeline: Pipeline, source: Source) -> dict[str, Any]:
         ],
         "input": input_identity(source, pipeline.batch_size),
         "engines": {
-            role: {"backend": engine.name, "model": engine.model, "settings": _engine_settings(engine)}
-            for role, engine in pipeline.all_engines().items()
+            **{
+                role: {"backend": engine.name, "model": engine.model, "settings": _engine_settings(engine)}
+                for role, engine in pipeline.all_engines().items()
+            },
+            **(engines_elsewhere or {}),
         },
     }
 
@@ -308,14 +316,15 @@ def _start(pipeline: Pipeline, shards: _Shards, finished: dict[int, dict[str, An
 
 
 def _batches_to_run(
-    pipeline: Pipeline, source: Source, finished: dict[int, dict[str, Any]], given: deque[int]
+    pipeline: Pipeline, source: Source, finished: dict[int, dict[str, Any]], given: deque[int],
+    engines_elsewhere: Collection[str] = (),
 ) -> Iterator[tuple[int, SourceBatch]]:
     """The numbered batches not finished yet (the whole input is read, to number them),
     noting each index handed out in ``given``; checks the pipeline on the first rows."""
     checked = False
     for index, batch in enumerate(read_batches(source, pipeline.batch_size)):
         if not checked and batch.table.num_rows:
-            pipeline.check(batch.table.column_names)
+            pipeline.check(batch.table.column_names, engines_elsewhere=engines_elsewhere)
             checked = True
         if index not in finished:
             given.append(index)

@@ -253,3 +253,16 @@ def test_goose_run_on_ray_writes_the_same_tasks_as_the_local_run(tmp_path):
     assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.output
     assert (tmp_path / "ray" / "tasks.parquet").read_bytes() == (tmp_path / "local" / "tasks.parquet").read_bytes()
     assert (tmp_path / "ray" / "report.html").exists()
+
+
+def test_run_to_directory_needs_no_driver_engine_when_the_workers_build_it(tmp_path):
+    from goose.runner import MANIFEST_FILE, run_to_directory
+
+    corpus = corpus_with_copies()
+    with build_student_engine() as engine:
+        local = run_to_directory(llm_pipeline(engine), corpus, tmp_path / "local", progress=False)
+    executor = RayExecutor(SINGLE_ACTORS, engine_factories={"probe": build_student_engine})
+    remote = run_to_directory(llm_pipeline(), corpus, tmp_path / "ray", progress=False, executor=executor)
+    assert remote.tasks.equals(local.tasks) and remote.accounted
+    manifest = (tmp_path / "ray" / MANIFEST_FILE).read_text()
+    assert "build_student_engine" in manifest  # the workers' engine is part of the run's identity

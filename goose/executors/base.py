@@ -32,9 +32,19 @@ class Executor(Protocol):
         """Yield ``(index, outcome)`` for every given batch, in the order given."""
         ...
 
+    def engine_identities(self) -> dict[str, dict]:
+        """Engine roles the executor's workers build themselves (so the driver's pipeline
+        need not hold those engines), each with what identifies its answers (back end,
+        model, settings) for the run's fingerprint; ``{}`` when it uses the pipeline's."""
+        ...
+
 
 class LocalExecutor:
-    """Runs every batch in this process, one after the other."""
+    """Runs every batch in this process, one after the other, with the pipeline's engines."""
+
+    def engine_identities(self) -> dict[str, dict]:
+        """None: the local executor calls the pipeline's own engines."""
+        return {}
 
     def run_batches(
         self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]

@@ -275,6 +275,27 @@ class RayExecutor:
         close_fused()
         return stages
 
+    def engine_identities(self) -> dict[str, dict]:
+        """The roles the actors build, with what identifies their answers (for the run's
+        fingerprint): an ``EngineConfig``'s back end, model and settings (not its cache or
+        retry policy), or a factory function's qualified name.
+
+        >>> from goose.engines import EngineConfig
+        >>> RayExecutor(engine_factories={"main": EngineConfig(backend="local")}).engine_identities()["main"]["backend"]
+        'local'
+        """
+        identities: dict[str, dict] = {}
+        for role, factory in self.engine_factories.items():
+            if isinstance(factory, EngineConfig):
+                identities[role] = {
+                    "backend": factory.backend,
+                    "model": factory.model,
+                    "settings": factory.model_dump(mode="json", exclude={"cache", "retry", "api_key_env"}),
+                }
+            else:
+                identities[role] = {"factory": f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"}
+        return identities
+
     def run_batches(
         self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]
     ) -> Iterator[tuple[int, BatchOutcome]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -154,7 +154,7 @@ class Pipeline:
         steps = ", ".join(repr(op) for op in self.operators)
         return f"Pipeline([{steps}], seed={self.seed}, batch_size={self.batch_size})"
 
-    def check(self, input_columns: Sequence[str]) -> None:
+    def check(self, input_columns: Sequence[str], *, engines_elsewhere: Collection[str] = ()) -> None:
         """Raise :class:`PipelineError` if an operator needs a column nothing provides.
 
         >>> from goose.operators import HeuristicMaskSpan
@@ -163,7 +163,7 @@ class Pipeline:
         goose.pipeline.pipeline.PipelineError: HeuristicMaskSpan needs column(s) ...
         """
         available = set(input_columns)
-        engines = self.all_engines()
+        engines = {**dict.fromkeys(engines_elsewhere), **self.all_engines()}  # elsewhere: e.g. built by Ray workers
         for operator in self.operators:
             for role in operator.engine_roles():
                 if role not in engines and role == MAIN_ENGINE:
