@@ -266,3 +266,23 @@ def test_run_to_directory_needs_no_driver_engine_when_the_workers_build_it(tmp_p
     assert remote.tasks.equals(local.tasks) and remote.accounted
     manifest = (tmp_path / "ray" / MANIFEST_FILE).read_text()
     assert "build_student_engine" in manifest  # the workers' engine is part of the run's identity
+
+
+def test_a_run_on_ray_resumes_after_lost_batches_to_the_same_output(tmp_path):
+    from goose.runner import run_to_directory
+
+    def pipeline() -> Pipeline:
+        return goose.offline_pipeline(batch_size=8, num_options=4)
+
+    corpus = corpus_with_copies()
+    run_to_directory(pipeline(), corpus, tmp_path / "local", progress=False)
+    run_to_directory(pipeline(), corpus, tmp_path / "ray", progress=False, executor=RayExecutor(SINGLE_ACTORS))
+    files = ("tasks.parquet", "rejects.parquet")
+    assert all((tmp_path / "ray" / f).read_bytes() == (tmp_path / "local" / f).read_bytes() for f in files)
+    for index in (3, 4, 5):  # what a crash leaves: these batches never got their done marker
+        (tmp_path / "ray" / "shards" / f"{index:06d}.done.json").unlink()
+    for name in (*files, "summary.json"):
+        (tmp_path / "ray" / name).unlink()
+    resumed = run_to_directory(pipeline(), corpus, tmp_path / "ray", progress=False, executor=RayExecutor(SINGLE_ACTORS))
+    assert all((tmp_path / "ray" / f).read_bytes() == (tmp_path / "local" / f).read_bytes() for f in files)
+    assert resumed.accounted

@@ -214,17 +214,6 @@ def test_an_executor_breaking_its_contract_is_caught(corpus, tmp_path) -> None:
     assert summary["resumed_batches"] == 2 and summary["accounted"] and summary["batches"] == 7
 
 
-@pytest.mark.slow
-def test_resume_on_the_ray_executor_equals_the_local_run(reference, corpus, tmp_path) -> None:
-    ray_data = pytest.importorskip("goose.executors.ray_data")
-    pytest.importorskip("ray")
-    run_to_directory(offline(), corpus, tmp_path, progress=False, executor=ray_data.RayExecutor())
-    assert outputs(tmp_path) == outputs(reference)
-    lose(tmp_path, [3, 4, 5, 6])
-    run_to_directory(offline(), corpus, tmp_path, progress=False, executor=ray_data.RayExecutor())
-    assert outputs(tmp_path) == outputs(reference)
-
-
 # -- batches whose tables differ in columns: the merge keeps every column ---------------------
 
 
