@@ -671,15 +671,7 @@ def usable_distractors(distractors: list[str], gold: str) -> list[str]:
     >>> usable_distractors([" x = 5 ", "X  = 5", "", "x = 4", "x = 6"], "x = 4")
     ['x = 5', 'x = 6']
     """
-    seen = {normalize_for_comparison(gold)}
-    kept: list[str] = []
-    for distractor in distractors:
-        cleaned = distractor.strip()
-        key = normalize_for_comparison(cleaned)
-        if key and key not in seen:
-            seen.add(key)
-            kept.append(cleaned)
-    return kept
+    return merge_distractors(gold, [(distractor, "llm") for distractor in distractors])[0]
 
 
 def _word_starts(text: str) -> list[int]:
