@@ -395,8 +395,7 @@ def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:
 
 def _transient_engine_drops(marker: dict[str, Any]) -> int:
     """Rows of a finished batch (its marker) dropped for a transient engine failure."""
-    return sum(count for step in marker["stats"] for reason, count in step["drops"].items()
-               if reason in TRANSIENT_ENGINE_REASONS)
+    return transient_engine_drops([_stats_from_json(step) for step in marker["stats"]])
 
 
 class _TasksSchema:
