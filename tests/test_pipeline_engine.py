@@ -4,38 +4,16 @@ stats count each step's requests, cache hits, tokens and failures."""
 from __future__ import annotations
 
 import json
-from typing import ClassVar
 
-import pyarrow as pa
 import pytest
+from llm_test_operator import Shout
 
 from goose.config import RunConfig
-from goose.engines import BackendError, ChatRequest, Engine, Failure, RetryPolicy
+from goose.engines import BackendError, ChatRequest, Engine, RetryPolicy
 from goose.engines.testing import ScriptedBackend
-from goose.pipeline import Operator, Pipeline, RowOutcomes
-from goose.pipeline.operator import RunContext
+from goose.pipeline import Pipeline
 from goose.pipeline.pipeline import PipelineError
 from goose.runner import SUMMARY_FILE, run_to_directory
-
-
-class Shout(Operator):
-    """Asks the engine to upper-case each text; drops rows whose request failed."""
-
-    requires: ClassVar[tuple[str, ...]] = ("text",)
-    produces: ClassVar[tuple[str, ...]] = ("loud",)
-    uses_engine: ClassVar[bool] = True
-
-    def process(self, batch: pa.Table, context: RunContext):
-        assert context.engine is not None
-        texts = batch.column("text").to_pylist()
-        answers = context.engine.generate([ChatRequest.user(t) for t in texts], tag=self.name)
-        outcomes = RowOutcomes(batch, types={"loud": pa.string()})
-        for index, answer in enumerate(answers):
-            if isinstance(answer, Failure):
-                outcomes.drop(index, answer.reason, answer.message)
-            else:
-                outcomes.keep(index, loud=answer.text)
-        return outcomes.result()
 
 
 def upper_or_fail(request: ChatRequest) -> str | BackendError:

@@ -26,11 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from llm_test_operator import Shout
 from openai_stub_server import StubConfig, StubServer
 
 import goose
 from goose.cli.main import main
-from goose.engines import BackendError, ChatRequest, Engine, Failure, RetryPolicy
+from goose.engines import BackendError, ChatRequest, Engine, RetryPolicy
 from goose.engines.testing import ScriptedBackend
 from goose.executors import LocalExecutor
 from goose.operators import MinHashDedup, PrepareText
@@ -315,35 +316,16 @@ def test_a_custom_column_after_assemble_tasks_is_kept_after_the_task_columns(cor
 # -- rows dropped by transient engine failures: --retry-failed --------------------------------
 
 
-class Echo(Operator):
-    """Asks the engine to upper-case each text; drops rows whose request failed."""
-
-    requires: ClassVar[tuple[str, ...]] = ("text",)
-    produces: ClassVar[tuple[str, ...]] = ("loud",)
-    uses_engine: ClassVar[bool] = True
-
-    def process(self, batch: pa.Table, context: RunContext):
-        texts = batch.column("text").to_pylist()
-        answers = context.require_engine(self.name).generate([ChatRequest.user(t) for t in texts], tag=self.name)
-        outcomes = RowOutcomes(batch, types={"loud": pa.string()})
-        for index, answer in enumerate(answers):
-            if isinstance(answer, Failure):
-                outcomes.drop(index, answer.reason, answer.message)
-            else:
-                outcomes.keep(index, loud=answer.text)
-        return outcomes.result()
-
-
 ECHO_ROWS = [{"text": f"Passage {word} is about something else entirely."}
              for word in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")]
 
 
 def echo_run(folder: Path, cache: Path, answer: Callable[[ChatRequest], str | BackendError], *, stateful: bool,
              retry_failed: bool = False) -> tuple[dict, list[str]]:
-    """Run ``Echo`` (after ``MinHashDedup`` when ``stateful``) on ``ECHO_ROWS`` in batches of
+    """Run ``Shout`` (after ``MinHashDedup`` when ``stateful``) on ``ECHO_ROWS`` in batches of
     two; returns summary.json and the texts the back end was sent."""
     backend = ScriptedBackend(answer)  # the same back end name and model in every run: one fingerprint
-    steps = [PrepareText(), *([MinHashDedup()] if stateful else []), Echo()]
+    steps = [PrepareText(), *([MinHashDedup()] if stateful else []), Shout()]
     with Engine(backend, cache=cache, retry=RetryPolicy(max_attempts=1)) as engine:
         pipeline = goose.Pipeline(steps, batch_size=2, engine=engine)
         fingerprint = run_fingerprint(pipeline, ECHO_ROWS)
