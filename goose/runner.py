@@ -57,6 +57,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from goose.audit.audit import audit_summary
 from goose.engines.types import TRANSIENT_FAILURES
 from goose.engines.usage import EngineUsage
 from goose.executors.base import Executor, LocalExecutor
@@ -258,6 +259,7 @@ class _Shards:
         marker = {
             "batch": index,
             "rows_in": outcome.stats[0].rows_in if outcome.stats else 0,
+            "rows_added": sum(step.rows_added for step in outcome.stats),
             "tasks": kept.num_rows,
             "rejects": outcome.rejects.num_rows,
             "checkpoints": sorted(outcome.checkpoints),
@@ -360,6 +362,7 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
     result = PipelineResult(pq.read_table(out / TASKS_FILE), pq.read_table(out / REJECTS_FILE), totals)
     summary: dict[str, Any] = {
         "rows_in": result.rows_in,
+        "rows_added": result.rows_added,
         "tasks": result.tasks.num_rows,
         "rejects": result.rejects.num_rows,
         "accounted": result.accounted,
@@ -371,6 +374,9 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
         "transient_engine_drops": transient_engine_drops(totals),
         "steps": [step.as_dict() for step in totals],
     }
+    audit = audit_summary(out / TASKS_FILE)  # cheap solvers' solve rates: does the gold give itself away?
+    if audit is not None:
+        summary["audit"] = audit
     engines = pipeline.all_engines()
     if engines:  # what this process sent; the steps' engine counters cover the whole run
         summary["engines"] = {
@@ -511,7 +517,7 @@ def _stats_to_json(stats: OperatorStats) -> dict[str, Any]:
     if stats.engine is not None:
         engine = {**stats.engine.__dict__, "failures": dict(stats.engine.failures)}
     return {"name": stats.name, "rows_in": stats.rows_in, "rows_out": stats.rows_out,
-            "drops": dict(stats.drops), "seconds": stats.seconds, "engine": engine}
+            "drops": dict(stats.drops), "seconds": stats.seconds, "engine": engine, "rows_added": stats.rows_added}
 
 
 def _stats_from_json(data: dict[str, Any]) -> OperatorStats:
@@ -519,7 +525,7 @@ def _stats_from_json(data: dict[str, Any]) -> OperatorStats:
     if data["engine"] is not None:
         engine = EngineUsage(**{**data["engine"], "failures": Counter(data["engine"]["failures"])})
     return OperatorStats(data["name"], data["rows_in"], data["rows_out"], Counter(data["drops"]),
-                         data["seconds"], engine)
+                         data["seconds"], engine, data.get("rows_added", 0))
 
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:

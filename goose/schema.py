@@ -17,6 +17,8 @@ LINEAGE_TYPE = pa.struct(
         ("passage_sha256", pa.string()),
         ("span_start", pa.int64()),
         ("span_end", pa.int64()),
+        ("document_id", pa.string()),
+        ("document_start", pa.int64()),
         ("seed", pa.int64()),
         ("operators", pa.list_(pa.string())),
         ("option_sources", pa.list_(pa.string())),
@@ -46,7 +48,7 @@ TASK_SCHEMA = pa.schema(
 """Arrow schema of a tasks table; field for field the same as :class:`goose.task.Task`.
 
 >>> str(TASK_SCHEMA.field("options").type), TASK_SCHEMA.field("lineage").type.num_fields
-('list<item: string>', 15)
+('list<item: string>', 14)
 """
 
 REJECT_SCHEMA = pa.schema(

@@ -75,6 +75,14 @@ class Lineage(BaseModel):
     passage_sha256: str = Field(description="SHA-256 of the source passage the span was cut from.")
     span_start: int = Field(ge=0, description="Character offset of the gold span in the passage.")
     span_end: int = Field(ge=0, description="Character offset just past the gold span.")
+    document_id: str | None = Field(
+        default=None, description="Id of the document the passage was cut from (SplitPassages), if it was cut."
+    )
+    document_start: int | None = Field(
+        default=None, ge=0,
+        description="Character offset of the passage in that document (the gold is at document_start + span_start "
+        "unless an LLM step such as ExtractPassage rewrote the passage).",
+    )
     seed: int = Field(description="Seed of the run that made the task.")
     operators: list[str] = Field(default_factory=list, description="'Name/version' of each operator.")
     option_sources: list[str] = Field(

@@ -429,8 +429,9 @@ def test_candidates_code_spans_are_lines():
     result, backend = run(MaskReasoningSpan(span_choice="candidates"), [math_row(text=CODE, domain="code")],
                           [choice_answer(2)])
     assert result.tasks["gold"].to_pylist() == [CODE[spans[1][0] : spans[1][1]]]
-    assert result.tasks["gold"].to_pylist() == ["for value in values[1:]:\n        if value > best:"]
-    assert "[2]\n    for value in values[1:]:\n" in backend.received[0].messages[-1]["content"]  # indentation shown
+    assert result.tasks["gold"].to_pylist() == ["if value > best:\n            best = value\n    return best"]
+    assert "[2]\n        if value > best:\n" in backend.received[0].messages[-1]["content"]  # indentation shown
+    assert all("def largest" not in CODE[a:b] for a, b in spans)  # a span never holds the def line
 
 
 @pytest.mark.parametrize("number", [0, 4, -1, 99])
@@ -555,8 +556,8 @@ def test_top_up_fills_a_short_list_from_perturbations_and_other_passages():
     sources = task["distractor_sources"]
     assert sources[:2] == ["llm", "llm"] and task["distractors"][:2] == DISTRACTORS[:2]
     assert len(sources) >= 5 and len(sources) == len(task["distractors"])
-    assert any(s.startswith("perturb:") for s in sources) and "corpus:m2" in sources
-    assert all(s == "llm" or re.match(r"^(perturb:|corpus:m2$|decoy:m2:)", s) for s in sources)
+    assert any(s.startswith("perturb:") for s in sources) and "near:m2" in sources
+    assert all(s == "llm" or re.match(r"^(perturb:|near:m2$|decoy:m2:)", s) for s in sources)
     assert SPAN not in task["distractors"]
 
 
@@ -578,7 +579,7 @@ def test_top_up_replaces_junk_distractors_that_the_filter_would_remove():
     with Engine(ScriptedBackend([choice_answer(2, junk)])) as engine:
         tasks = table_to_tasks(Pipeline(chain, engine=engine).run(rows).tasks)
     assert tasks and all("llm" not in task.lineage.option_sources for task in tasks)
-    assert {s.split(":")[0] for task in tasks for s in task.lineage.option_sources} <= {"gold", "perturb", "corpus", "decoy"}
+    assert {s.split(":")[0] for task in tasks for s in task.lineage.option_sources} <= {"gold", "perturb", "near", "same_doc", "decoy"}
 
 
 def test_top_up_sources_and_rules_are_configurable():

@@ -38,7 +38,7 @@ CONTAMINATED = "stem-001"
 WEB_PAGE_BODY = "cyber-002"
 """The passage wrapped in site boilerplate for the extraction run."""
 
-OPTION_SOURCE = re.compile(r"^(gold|llm|perturb:[a-z+]+|corpus:[\w-]+|decoy:[\w-]+:[a-z+]+)$")
+OPTION_SOURCE = re.compile(r"^(gold|llm|perturb:[a-z+>]+|(?:same_doc|near):[\w#-]+|decoy:[\w#-]+:[a-z+>]+)( \| .+)?$")
 KNOWN_REASON = re.compile(
     r"^(engine_[a-z_]+|no_educational_passage|extraction_length|extraction_not_grounded|no_candidate_spans|"
     r"chosen_span_out_of_range|too_few_distractors_returned|too_few_distractors|gold_leak|duplicate_options|"
@@ -109,7 +109,7 @@ def test_full_chain_on_the_local_engine_emits_valid_tasks_with_complete_lineage(
     pipeline = _chain(engine)
     names = [op.name for op in pipeline.operators]
     assert names == ["PrepareText", "HtmlToText", "QualityFilter", "MinHashDedup", "MaskReasoningSpan",
-                     "FilterDistractors", "AssembleTasks", "MinHashDedup", "Decontaminate", "ProbeDifficulty"]
+                     "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup", "Decontaminate", "ProbeDifficulty"]
     started = time.perf_counter()
     result = pipeline.run(rows)
     seconds = time.perf_counter() - started

@@ -82,13 +82,13 @@ def _scripted() -> Engine:
 
 
 LLM_STEPS = {
-    "cyber": ["FromWebDocuments", "HtmlToText", "QualityFilter", "ExtractPassage", "MinHashDedup",
-              "MaskReasoningSpan", "FilterDistractors", "AssembleTasks", "MinHashDedup", "ProbeDifficulty"],
-    "stem": ["FromQAPairs", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "AssembleTasks", "MinHashDedup",
+    "cyber": ["FromWebDocuments", "HtmlToText", "QualityFilter", "SplitPassages", "ExtractPassage", "MinHashDedup",
+              "MaskReasoningSpan", "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup", "ProbeDifficulty"],
+    "stem": ["FromQAPairs", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup",
              "ProbeDifficulty"],
-    "math": ["FromQAPairs", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "AssembleTasks", "MinHashDedup",
+    "math": ["FromQAPairs", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup",
              "ProbeDifficulty"],
-    "code": ["FromCodeProblems", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "AssembleTasks",
+    "code": ["FromCodeProblems", "MinHashDedup", "MaskReasoningSpan", "FilterDistractors", "SelectDistractors", "AssembleTasks",
              "MinHashDedup", "ProbeDifficulty"],
 }
 

@@ -103,11 +103,11 @@ def test_shards_and_manifest_are_written(reference: Path, corpus: Path) -> None:
     assert len(list((reference / "shards").glob("*.MinHashDedup.checkpoint"))) == batches
     fingerprint = json.loads((reference / "manifest.json").read_text())["fingerprint"]
     assert fingerprint["input"]["files"][0]["path"] == str(corpus.resolve())
-    assert [step["step"] for step in fingerprint["steps"]][:4] == ["PrepareText", "HtmlToText", "QualityFilter",
-                                                                  "MinHashDedup"]
+    assert [step["step"] for step in fingerprint["steps"]][:5] == ["PrepareText", "HtmlToText", "QualityFilter",
+                                                                  "SplitPassages", "MinHashDedup"]
     summary = json.loads((reference / "summary.json").read_text())
     assert summary["batches"] == batches and summary["resumed_batches"] == 0
-    assert summary["rows_in"] == summary["tasks"] + summary["rejects"] and summary["accounted"]
+    assert summary["rows_in"] + summary["rows_added"] == summary["tasks"] + summary["rejects"] and summary["accounted"]
 
 
 @pytest.mark.parametrize(
@@ -145,8 +145,8 @@ def test_another_run_in_the_folder_is_refused_until_overwrite(reference, corpus,
     shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
     with pytest.raises(RunFolderError, match=r"holds another run \(different seed\); use a new output folder"):
         run_to_directory(offline(seed=1), corpus, tmp_path, progress=False)
-    other_steps = goose.Pipeline([*offline().operators[:3], MinHashDedup(minhash={"threshold": 0.5}),
-                                  *offline().operators[4:]], seed=1, batch_size=BATCH)
+    other_steps = goose.Pipeline([*offline().operators[:4], MinHashDedup(minhash={"threshold": 0.5}),
+                                  *offline().operators[5:]], seed=1, batch_size=BATCH)
     with pytest.raises(RunFolderError, match=r"\(different seed, steps\)"):
         run_to_directory(other_steps, corpus, tmp_path, progress=False)
     (tmp_path / "responses.sqlite").write_bytes(b"an engine cache kept in the run folder")

@@ -197,7 +197,7 @@ def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, ex
     click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks), {out_dir / REJECTS_FILE} "
                f"({result.rejects.num_rows} rejects) and {report}; see the tasks with 'goose show {out_dir}'")
     if not result.accounted:
-        raise click.ClickException("rows in != tasks + rejects; this is a goose bug, please report it")
+        raise click.ClickException("rows in + rows added != tasks + rejects; this is a goose bug, please report it")
 
 
 if __name__ == "__main__":  # pragma: no cover

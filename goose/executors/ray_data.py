@@ -5,7 +5,7 @@ How a run is laid out (:meth:`RayExecutor.plan` shows it without starting Ray):
 
 * Each input batch becomes one row of a Ray dataset, carrying the batch's kept rows, its
   rejects and per-step counters so far. Every step therefore sees exactly the batch the
-  local executor would give it (``CorpusDistractors`` draws from its batch), and nothing a
+  local executor would give it (``CorpusDistractors`` draws from the run so far), and nothing a
   step reports is lost between stages.
 * Consecutive CPU steps are fused into one ``map_batches`` stage run by an autoscaling pool
   of actors. Actors rather than stateless tasks, because goose steps set themselves up on
@@ -43,10 +43,12 @@ shards rather than many small ones.
 
 >>> import goose
 >>> [stage.describe() for stage in RayExecutor().plan(goose.offline_pipeline())]  # doctest: +NORMALIZE_WHITESPACE
-['cpu[PrepareText, HtmlToText, QualityFilter] actors 1..auto, 0.5 CPU each',
- 'stateful[MinHashDedup] actors 1, 0.25 CPU each',
- 'cpu[HeuristicMaskSpan, CorpusDistractors, FilterDistractors] actors 1..auto, 0.5 CPU each',
- 'stateful[AssembleTasks] actors 1, 0.25 CPU each']
+['cpu[PrepareText, HtmlToText, QualityFilter, SplitPassages] actors 1..auto, 0.5 CPU each',
+ 'stateful[MinHashDedup] actors 1, 0.1 CPU each',
+ 'cpu[HeuristicMaskSpan] actors 1..auto, 0.5 CPU each',
+ 'stateful[CorpusDistractors] actors 1, 0.1 CPU each',
+ 'cpu[FilterDistractors, SelectDistractors] actors 1..auto, 0.5 CPU each',
+ 'stateful[AssembleTasks] actors 1, 0.1 CPU each']
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ class RayExecutorConfig(BaseModel):
     """Resources of each kind of stage, and per-step overrides by step name.
 
     The defaults fit the offline pipeline plus an LLM step on a 2-CPU Ray (CI): half a CPU
-    per CPU-stage actor, a quarter for stateful steps, whose bookkeeping is light.
+    per CPU-stage actor, a tenth for each stateful step (a reservation, not a cap: the offline
+    pipeline has three of them, and together with its three CPU stages they fit in 2 CPUs).
     On a real cluster give the CPU stages ``num_cpus=1`` and the LLM steps their GPUs.
     A CPU step named in ``steps`` runs as a stage of its own with those resources
     instead of being fused with its neighbours.
@@ -154,8 +157,8 @@ class RayExecutorConfig(BaseModel):
         description="Each stage of fused CPU steps: an autoscaling actor pool.",
     )
     stateful: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=0.25, max_actors=1),
-        description="Each stateful step (MinHashDedup, AssembleTasks): one actor, light bookkeeping.",
+        default_factory=lambda: StageResources(num_cpus=0.1, max_actors=1),
+        description="Each stateful step (MinHashDedup, CorpusDistractors, AssembleTasks): one actor each.",
     )
     llm: StageResources = Field(
         default_factory=lambda: StageResources(num_cpus=1.0, max_actors=1),

@@ -17,6 +17,9 @@ from goose.operators.minhash_dedup import MinHashDedup
 from goose.operators.prepare_text import PrepareText
 from goose.operators.probe_difficulty import ProbeDifficulty
 from goose.operators.quality_filter import QualityFilter
+from goose.operators.shortcut_filter import ShortcutFilter
+from goose.operators.split_passages import SplitPassages
+from goose.operators.select_distractors import SelectDistractors
 
 OPERATORS = {
     cls.__name__: cls
@@ -24,13 +27,16 @@ OPERATORS = {
         PrepareText,
         HtmlToText,
         QualityFilter,
+        SplitPassages,
         ExtractPassage,
         MaskReasoningSpan,
         HeuristicMaskSpan,
         CorpusDistractors,
         FilterDistractors,
+        SelectDistractors,
         JudgeDistractors,
         AssembleTasks,
+        ShortcutFilter,
         ProbeDifficulty,
         MinHashDedup,
         Decontaminate,
@@ -61,4 +67,7 @@ __all__ = [
     "PrepareText",
     "ProbeDifficulty",
     "QualityFilter",
+    "ShortcutFilter",
+    "SplitPassages",
+    "SelectDistractors",
 ]

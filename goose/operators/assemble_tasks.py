@@ -16,7 +16,9 @@ tasks; the run report shows the final letter counts. This makes the step statefu
 counts the tasks built so far); a resumed run restores the count.
 
 Input columns: ``source_id``, ``domain``, ``text``, ``span_start``, ``span_end``,
-``distractors``, ``distractor_sources``; optional ``engine``, ``model``, ``prompt_version``.
+``distractors``, ``distractor_sources``; optional ``engine``, ``model``, ``prompt_version``,
+``document_id``, ``document_start`` (set by :class:`~goose.operators.SplitPassages`; they go
+to the task's lineage).
 Output columns: exactly :data:`goose.schema.TASK_SCHEMA`.
 Drops: ``too_few_distractors`` (fewer than ``num_options - 1``), or the reason code of the
 task rule the row breaks (``gold_leak``, ``duplicate_options``, ...; see :mod:`goose.task`).
@@ -39,7 +41,7 @@ from goose.pipeline.operator import BatchResult, Drop, Operator, RunContext
 from goose.schema import tasks_to_table
 from goose.task import Task, TaskProblem
 
-_OPTIONAL_LINEAGE = ("engine", "model", "prompt_version")
+_OPTIONAL_LINEAGE = ("engine", "model", "prompt_version", "document_id", "document_start")
 
 
 def answer_slot(*, seed: int, position: int, num_options: int) -> int:

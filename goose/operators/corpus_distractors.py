@@ -1,35 +1,48 @@
-"""CorpusDistractors: wrong options without an LLM, from the gold itself and from other passages.
+"""CorpusDistractors: on-topic wrong-option candidates without an LLM.
 
-Two sources, interleaved in order of preference:
+Candidates have the gold's role and kind (sentences for prose, code lines for code, the
+same number of units, a length near the gold's) and come from text *about the same thing*,
+so that "the option on the passage's topic" is no longer the answer:
 
-* **perturbations** of the gold (changed numbers, swapped operators, flipped words,
-  toggled negations; see :mod:`goose.text.perturb`): hard, because they share the gold's
-  wording. Capped by ``max_perturbations``, because many edits of one text let a solver
-  pick the gold as the "centre" the others were edited from.
-* **corpus spans**: windows of the same kind (sentences or code lines) and about the same
-  size from *other* passages of the batch, same domain first, ranked by how many of their
-  words occur near the ``[MASK]`` (plausible in context) and how close their length is
-  to the gold's. At most ``max_per_source`` spans come from any one passage.
-* **decoy perturbations**: the best corpus span is perturbed as many times as the gold
-  was. Without them the gold's near-identical variants form the only cluster of similar
-  options, and "the answer is in the cluster" would be a shortcut.
+* **same document**: spans of the document outside the shown passage (the
+  ``outside_text`` column that :class:`SplitPassages` writes) and of the other passages of
+  the same ``document_id`` in the pool;
+* **nearest passages**: spans of the passages of the run most similar to this one (TF-IDF
+  cosine over a run-wide pool of the last ``pool_passages`` passages, same domain first;
+  see :mod:`goose.distractors.pool`); for question + solution rows only solution text, for
+  code only code lines, never docstrings or ``def`` lines, headings or reference lists;
+* **perturbations** of the gold (numbers, operators, words, negations; see
+  :mod:`goose.text.perturb`), at most ``max_perturbations``, plus up to ``max_second_step``
+  variants of the first one (two edits away, so the gold is not the medoid of its
+  look-alikes, which the ``centroid`` solver would find), and as many **decoy**
+  perturbations of the best borrowed span, so that the gold is not the centre of the only
+  cluster of near-identical options.
 
-The batch is the corpus: larger ``Pipeline(batch_size=...)`` gives a richer pool.
+The output is a candidate list, larger than a task needs; :class:`FilterDistractors`
+removes the unusable ones and :class:`SelectDistractors` picks the final wrong options
+against the shortcut solvers.
 
-Input columns: ``source_id``, ``domain``, ``text``, ``gold``, ``span_start``, ``span_end``.
+The pool makes this step stateful: the run's passages so far are remembered (bounded by
+``pool_passages``), saved per batch in a resumable run and replayed on resume, so results
+do not depend on where a run was interrupted. ``pool_passages=0`` uses the batch alone.
+
+Input columns: ``source_id``, ``domain``, ``text``, ``gold``, ``span_start``, ``span_end``;
+optional ``solution_start``, ``document_id``, ``outside_text``.
 Output columns: ``distractors`` (list of str, preferred first), ``distractor_sources``
-(``perturb:<edits>``, ``corpus:<source_id>`` or ``decoy:<source_id>:<edits>``). Drops: ``no_distractors`` (nothing at all
-could be made; :class:`FilterDistractors` judges whether there are *enough*).
+(``perturb:<edits>``, ``perturb:<edits>><edits>`` for a variant of a variant, ``same_doc:<source_id>``, ``near:<source_id>`` or
+``decoy:<source_id>:<edits>``). Drops: ``no_distractors`` (nothing at all could be made;
+:class:`FilterDistractors` judges whether there are *enough*).
 
 >>> op = CorpusDistractors()
->>> op.max_perturbations, op.max_per_source
-(3, 2)
+>>> op.max_perturbations, op.max_per_source, op.pool_passages
+(3, 2, 2000)
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,163 +50,180 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
+from goose.distractors.pool import PassagePool, PoolPassage
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
-from goose.text.perturb import perturbations
+from goose.text.perturb import document_terms, perturbations
 from goose.text.segment import Segmenter, Unit
 
 _WORDS = re.compile(r"\w+")
 CONTEXT_CHARS = 600
-"""Characters on each side of the gold that count as its context when ranking corpus spans."""
+"""Characters on each side of the gold that count as its context when ranking spans."""
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class _Borrowed:
     text: str
     source_id: str
-    domain: str
-    units: int
-    kind: str
-
-
-class _Pool:
-    """The batch's candidate spans as arrays, built once per batch, so that ranking them for
-    each row is a few NumPy operations rather than a Python loop over every candidate.
-
-    Word overlap with a row's context is a sparse product: one entry per (candidate, word)
-    with the word's count; a row marks its context words and sums the marked counts.
-    """
-
-    def __init__(self, candidates: list[_Candidate]) -> None:
-        self.candidates = candidates
-        self.lengths = np.array([len(c.text) for c in candidates], dtype=np.float64)
-        self.units = np.array([c.units for c in candidates], dtype=np.int64)
-        self._codes: dict[str, int] = {}
-        self.sources = self._encode([c.source_id for c in candidates])
-        self.kinds = self._encode([c.kind for c in candidates])
-        self.domains = self._encode([c.domain for c in candidates])
-        self.vocabulary: dict[str, int] = {}
-        entry_candidate, entry_word, entry_count = [], [], []
-        for position, candidate in enumerate(candidates):
-            for word, count in Counter(_WORDS.findall(candidate.text.lower())).items():
-                entry_candidate.append(position)
-                entry_word.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
-                entry_count.append(count)
-        self.entry_candidate = np.array(entry_candidate, dtype=np.int64)
-        self.entry_word = np.array(entry_word, dtype=np.int64)
-        self.entry_count = np.array(entry_count, dtype=np.float64)
-        self.word_totals = np.bincount(self.entry_candidate, weights=self.entry_count, minlength=len(candidates))
-
-    def code(self, value: str) -> int:
-        """The integer code of a source id, kind or domain (-1 if no candidate has it)."""
-        return self._codes.get(value, -1)
-
-    def _encode(self, values: list[str]) -> np.ndarray:
-        return np.array([self._codes.setdefault(v, len(self._codes)) for v in values], dtype=np.int64)
-
-    def word_overlap(self, context_words: set[str], positions: np.ndarray) -> np.ndarray:
-        """Per candidate at ``positions``: the share of its words (with repeats) in ``context_words``."""
-        marked = np.zeros(len(self.vocabulary), dtype=bool)
-        ids = [self.vocabulary[word] for word in context_words if word in self.vocabulary]
-        marked[ids] = True
-        hits = np.bincount(
-            self.entry_candidate, weights=self.entry_count * marked[self.entry_word], minlength=len(self.candidates)
-        )
-        totals = self.word_totals[positions]
-        return np.divide(hits[positions], totals, out=np.zeros(len(positions)), where=totals > 0)
+    origin: str  # "same_doc" or "near"
 
 
 class CorpusDistractors(Operator):
-    """Make distractor candidates from gold perturbations and same-kind spans of other passages."""
+    """Make on-topic distractor candidates: same-document and nearest-passage spans, gold perturbations."""
 
     requires: ClassVar[tuple[str, ...]] = ("source_id", "domain", "text", "gold", "span_start", "span_end")
     produces: ClassVar[tuple[str, ...]] = ("distractors", "distractor_sources")
+    stateful: ClassVar[bool] = True
+    version: ClassVar[str] = "2"
 
     max_perturbations: int = Field(3, ge=0, description="Most gold perturbations per task.")
-    max_corpus: int = Field(12, ge=0, description="Most corpus spans per task.")
-    max_per_source: int = Field(2, ge=1, description="Most corpus spans taken from any one other passage.")
-    min_length_ratio: float = Field(0.6, gt=0, description="Shortest corpus span, as a share of the gold's length.")
-    max_length_ratio: float = Field(1.6, gt=0, description="Longest corpus span, as a share of the gold's length.")
+    max_second_step: int = Field(
+        2, ge=0, description="Most variants of the first perturbation (two edits from the gold) per task."
+    )
+    max_corpus: int = Field(16, ge=0, description="Most borrowed spans (same document and nearest passages) per task.")
+    max_per_source: int = Field(2, ge=1, description="Most spans taken from any one other passage.")
+    nearest_passages: int = Field(12, ge=1, description="How many of the most similar passages spans are borrowed from.")
+    pool_passages: int = Field(
+        2000, ge=0, description="Run-wide pool size in passages (the last ones seen); 0 borrows from the batch only."
+    )
+    min_length_ratio: float = Field(0.6, gt=0, description="Shortest borrowed span, as a share of the gold's length.")
+    max_length_ratio: float = Field(1.6, gt=0, description="Longest borrowed span, as a share of the gold's length.")
 
     _segmenter: Segmenter | None = PrivateAttr(default=None)
+    _pool: PassagePool | None = PrivateAttr(default=None)
+    _added: list[PoolPassage] = PrivateAttr(default_factory=list)
+
+    def start_run(self) -> None:
+        self._pool = PassagePool(self.pool_passages) if self.pool_passages else None
+        self._added = []
+
+    def checkpoint(self) -> bytes | None:
+        """The passages this step added to the run-wide pool since the previous checkpoint."""
+        if self._pool is None:
+            return b""
+        data = self._pool.checkpoint_bytes(self._added)
+        self._added = []
+        return data
+
+    def restore(self, checkpoints: Sequence[bytes]) -> None:
+        if self._pool is None:
+            return
+        for data in checkpoints:
+            self._pool.replay(data)
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         if self._segmenter is None:
             self._segmenter = Segmenter()
-        rows = batch.select(list(self.requires)).to_pylist()
+        optional = [c for c in ("solution_start", "document_id", "outside_text") if c in batch.column_names]
+        rows = batch.select([*self.requires, *optional]).to_pylist()
         unit_lists = [self._segmenter.units(row["text"]) for row in rows]
-        golds = [self._gold_shape(row, units) for row, units in zip(rows, unit_lists)]
-        pool = [
-            _Candidate(row["text"][a.start : b.end], row["source_id"], row["domain"], size, a.kind)
-            for row, units in zip(rows, unit_lists)
-            for size in sorted({shape[0] for shape in golds})
-            for first in range(1, len(units) - size + 1)
-            for a, b in [(units[first], units[first + size - 1])]
-            if len({u.kind for u in units[first : first + size]}) == 1
-        ]
-        pool_index = _Pool(pool)
+        pool = self._pool if self._pool is not None and self.pool_passages else PassagePool(max(1, len(rows)))
+        for row, units in zip(rows, unit_lists):
+            passage = PoolPassage.build(
+                str(row["source_id"]), str(row.get("document_id") or row["source_id"]), str(row["domain"]),
+                row["text"], units=units, solution_start=row.get("solution_start"),
+            )
+            pool.add(passage)
+            if pool is self._pool:
+                self._added.append(passage)
         outcomes = RowOutcomes(
             batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
         )
-        for index, (row, (size, kind)) in enumerate(zip(rows, golds)):
+        for index, (row, units) in enumerate(zip(rows, unit_lists)):
+            size, kind = _gold_shape(row, units)
             rng = context.rng(self.name, row["source_id"])
-            perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations)
-            corpus = self._corpus_spans(row, size, kind, pool_index)
-            decoys = perturbations(corpus[0].text, rng, max_variants=len(perturbed)) if corpus else []
+            # Term swaps draw on the document's own words, so variants stay on the passage's topic.
+            around = row["text"][: row["span_start"]] + "\n" + row["text"][row["span_end"] :]
+            vocabulary = document_terms("\n".join([around, *(row.get("outside_text") or [])]))
+            perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations, vocabulary=vocabulary, kind=kind)
+            if perturbed and self.max_second_step:
+                # Variants of a variant: with them the gold is not the centre of its cluster of look-alikes.
+                further = perturbations(perturbed[0][0], rng, max_variants=self.max_second_step, vocabulary=vocabulary,
+                                        kind=kind)
+                known = {row["gold"], *(text for text, _ in perturbed)}
+                perturbed += [(text, f"{perturbed[0][1]}>{edits}") for text, edits in further if text not in known]
+            borrowed = self._borrowed(row, size, kind, pool)
+            decoys = (
+                perturbations(borrowed[0].text, rng, max_variants=len(perturbed), vocabulary=vocabulary, kind=kind)
+                if borrowed else []
+            )
             texts, sources = _interleave(
                 [(text, f"perturb:{edits}") for text, edits in perturbed],
-                [(c.text, f"corpus:{c.source_id}") for c in corpus[:1]]
-                + [(text, f"decoy:{corpus[0].source_id}:{edits}") for text, edits in decoys]
-                + [(c.text, f"corpus:{c.source_id}") for c in corpus[1:]],
+                [(b.text, f"{b.origin}:{b.source_id}") for b in borrowed[:1]]
+                + [(text, f"decoy:{borrowed[0].source_id}:{edits}") for text, edits in decoys]
+                + [(b.text, f"{b.origin}:{b.source_id}") for b in borrowed[1:]],
             )
             if not texts:
-                outcomes.drop(index, "no_distractors", "no perturbation applies and no other passage has a span of this kind")
+                outcomes.drop(index, "no_distractors", "no perturbation applies and no passage has a span of this kind")
                 continue
             outcomes.keep(index, distractors=texts, distractor_sources=sources)
         return outcomes.result()
 
-    @staticmethod
-    def _gold_shape(row: dict, units: list[Unit]) -> tuple[int, str]:
-        inside = [u for u in units if u.start >= row["span_start"] and u.end <= row["span_end"]]
-        if not inside:
-            return (max(1, row["gold"].count("\n") + 1), "sentence")
-        return (len(inside), inside[0].kind)
-
-    def _corpus_spans(self, row: dict, size: int, kind: str, pool: _Pool) -> list[_Candidate]:
-        gold_length = len(row["gold"])
-        ratio = pool.lengths / gold_length
-        fitting = np.flatnonzero(
-            (pool.sources != pool.code(row["source_id"]))
-            & (pool.units == size)
-            & (pool.kinds == pool.code(kind))
-            & (ratio >= self.min_length_ratio)
-            & (ratio <= self.max_length_ratio)
-        )
-        if not len(fitting):
-            return []
-        text = row["text"]
-        around = text[max(0, row["span_start"] - CONTEXT_CHARS) : row["span_start"]]
-        around += text[row["span_end"] : row["span_end"] + CONTEXT_CHARS]
-        context_words = set(_WORDS.findall(around.lower()))
-        scores = (
-            pool.word_overlap(context_words, fitting)
-            + 0.5 * (1 - np.abs(np.log(ratio[fitting])))
-            + np.where(pool.domains[fitting] == pool.code(row["domain"]), 0.5, 0.0)
-        )
-        chosen: list[_Candidate] = []
-        per_source: dict[str, int] = {}
-        for position in fitting[np.argsort(-scores, kind="stable")]:
-            candidate = pool.candidates[position]
-            if per_source.get(candidate.source_id, 0) >= self.max_per_source:
-                continue
-            per_source[candidate.source_id] = per_source.get(candidate.source_id, 0) + 1
-            chosen.append(candidate)
-            if len(chosen) >= self.max_corpus:
-                break
+    def _borrowed(self, row: dict, size: int, kind: str, pool: PassagePool) -> list[_Borrowed]:
+        """Same-document spans first, then spans of the nearest passages, each source's spans
+        ranked by words shared with the gold's context and by length closeness."""
+        text, start, end = row["text"], row["span_start"], row["span_end"]
+        gold_length = max(len(row["gold"]), 1)
+        low, high = int(self.min_length_ratio * gold_length), int(self.max_length_ratio * gold_length) + 1
+        context_text = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS]
+        context_words = set(_WORDS.findall(context_text.lower()))
+        own_id, document = str(row["source_id"]), str(row.get("document_id") or row["source_id"])
+        sources: list[tuple[str, str, list[str]]] = []  # (origin, source id, window texts)
+        for k, outside in enumerate(row.get("outside_text") or []):
+            part = PoolPassage.build(f"{document}@{k}", document, str(row["domain"]), outside, segmenter=self._segmenter,
+                                 skip_first=False)
+            sources.append(("same_doc", document, _windows(part, size, kind, low, high)))
+        masked = text[:start] + " " + text[end:]
+        nearest = pool.nearest(masked, self.nearest_passages, exclude=own_id, domain=str(row["domain"]))
+        if len(nearest) < self.nearest_passages:
+            nearest += [i for i in pool.nearest(masked, self.nearest_passages, exclude=own_id) if i not in nearest]
+        same_doc = [i for i in range(len(pool)) if pool.passages[i].document_id == document and pool.passages[i].source_id != own_id]
+        for position in same_doc + [i for i in nearest if i not in same_doc]:
+            passage = pool.passages[position]
+            origin = "same_doc" if position in same_doc else "near"
+            sources.append((origin, passage.source_id, _windows(passage, size, kind, low, high)))
+        chosen: list[_Borrowed] = []
+        seen: set[str] = {row["gold"].strip()}
+        for origin, source_id, windows in sources:
+            ranked = sorted(windows, key=lambda w: -_fit(w, context_words, gold_length))
+            taken = 0
+            for window in ranked:
+                if taken >= self.max_per_source or len(chosen) >= self.max_corpus:
+                    break
+                if window.strip() in seen or window in text:
+                    continue
+                seen.add(window.strip())
+                chosen.append(_Borrowed(window, source_id, origin))
+                taken += 1
         return chosen
 
 
+def _windows(passage: PoolPassage, size: int, kind: str, low: int, high: int) -> list[str]:
+    """Windows of the gold's size, else one unit more or fewer."""
+    for candidate_size in (size, size + 1, size - 1):
+        if candidate_size >= 1:
+            found = passage.windows(candidate_size, kind, low, high)
+            if found:
+                return found
+    return []
+
+
+def _fit(window: str, context_words: set[str], gold_length: int) -> float:
+    """How well a window fits the gap: share of its words in the gold's context, plus length closeness."""
+    words = Counter(_WORDS.findall(window.lower()))
+    total = sum(words.values())
+    overlap = sum(count for word, count in words.items() if word in context_words) / total if total else 0.0
+    return overlap + 0.5 * (1 - abs(float(np.log(len(window) / gold_length))))
+
+
+def _gold_shape(row: dict, units: list[Unit]) -> tuple[int, str]:
+    inside = [u for u in units if u.start >= row["span_start"] and u.end <= row["span_end"]]
+    if not inside:
+        return (max(1, row["gold"].count("\n") + 1), "sentence")
+    return (len(inside), inside[0].kind)
+
+
 def _interleave(perturbed: list[tuple[str, str]], corpus: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """One perturbation, then two corpus spans, and so on, so that both kinds survive a cut."""
+    """One perturbation, then two borrowed spans, and so on, so that both kinds survive a cut."""
     merged: list[tuple[str, str]] = []
     p, c = list(perturbed), list(corpus)
     while p or c:

@@ -3,13 +3,17 @@
 A distractor is removed when it is blank or holds ``[MASK]`` (``blank``), contains the
 gold or is contained in it (``overlaps_gold``: a partial or padded answer), is a
 near-duplicate of the gold (``near_gold``) or of a distractor kept before it
-(``near_other``), has a length far from the gold's (``length``: otherwise "pick the
-longest option" would win), or occurs verbatim in the masked passage (``in_passage``:
-a solver could rule it out by spotting it). Order is preserved, so earlier (preferred)
+(``near_other``), would also be a correct fill (``equivalent``: the same code after
+normalisation, e.g. ``if not n:`` for ``if n == 0:``; the same final value in math; the
+same words up to filler in prose; see :mod:`goose.text.equivalence`, the kind judged
+from the optional ``domain`` column and the gold's text), has a length far from the
+gold's (``length``: otherwise "pick the longest option" would win), or occurs verbatim
+in the masked passage (``in_passage``: a solver could rule it out by spotting it). Order is preserved, so earlier (preferred)
 distractors win ties.
 
 Input columns: ``text``, ``gold``, ``span_start``, ``span_end``, ``distractors``,
-``distractor_sources``. Output columns: ``distractors``, ``distractor_sources`` (filtered).
+``distractor_sources`` (and ``domain`` when present). Output columns: ``distractors``,
+``distractor_sources`` (filtered).
 Drops: ``too_few_distractors`` when fewer than ``min_distractors`` survive; the detail
 counts the removals by rule.
 
@@ -19,6 +23,10 @@ counts the removals by rule.
 ...        "distractor_sources": ["x", "y"]}
 >>> Pipeline([FilterDistractors(min_distractors=1)]).run([row]).tasks["distractors"].to_pylist()
 [['We add 3 and 3 to get 6.']]
+>>> code = {"text": "def f(n):\\n    if n == 0:\\n        return 1", "gold": "if n == 0:", "span_start": 14,
+...         "span_end": 24, "distractors": ["if not n:", "if n < 0:"], "distractor_sources": ["x", "y"]}
+>>> Pipeline([FilterDistractors(min_distractors=1)]).run([code]).tasks["distractors"].to_pylist()
+[['if n < 0:']]
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pydantic import Field, model_validator
 from goose.options import NEAR_DUPLICATE_SIMILARITY, normalize_for_comparison, similarity_matrix
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 from goose.question import MASK_TOKEN
+from goose.text.equivalence import EquivalenceChecker, guess_kind
 
 
 class FilterDistractors(Operator):
@@ -49,6 +58,9 @@ class FilterDistractors(Operator):
     )
     min_length_ratio: float = Field(0.5, gt=0, description="Shortest distractor as a share of the gold's length.")
     max_length_ratio: float = Field(2.0, gt=0, description="Longest distractor as a share of the gold's length.")
+    check_equivalence: bool = Field(
+        True, description="Remove distractors that would also be a correct fill (rule ``equivalent``)."
+    )
 
     @model_validator(mode="after")
     def _ratios_in_order(self) -> FilterDistractors:
@@ -60,8 +72,9 @@ class FilterDistractors(Operator):
         outcomes = RowOutcomes(
             batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
         )
+        domains = batch.column("domain").to_pylist() if "domain" in batch.schema.names else [None] * batch.num_rows
         for index, row in enumerate(batch.select(list(self.requires)).to_pylist()):
-            kept, sources, removed = self._filter(row)
+            kept, sources, removed = self._filter(row, domains[index])
             if len(kept) < self.min_distractors:
                 counts = ", ".join(f"{rule} {n}" for rule, n in sorted(removed.items()))
                 outcomes.drop(
@@ -73,7 +86,7 @@ class FilterDistractors(Operator):
             outcomes.keep(index, distractors=kept, distractor_sources=sources)
         return outcomes.result()
 
-    def _filter(self, row: dict) -> tuple[list[str], list[str], Counter[str]]:
+    def _filter(self, row: dict, domain: str | None = None) -> tuple[list[str], list[str], Counter[str]]:
         gold, candidates = row["gold"], row["distractors"] or []
         sources = row["distractor_sources"] or [""] * len(candidates)
         text = row["text"]
@@ -81,6 +94,7 @@ class FilterDistractors(Operator):
         norm_gold = normalize_for_comparison(gold)
         to_gold = similarity_matrix(candidates, [gold])[:, 0] if candidates else []
         pairwise = similarity_matrix(candidates, candidates) if candidates else None
+        same_fill = EquivalenceChecker(gold, guess_kind(gold, domain)) if self.check_equivalence and gold else None
         removed: Counter[str] = Counter()
         kept: list[int] = []
         for i, candidate in enumerate(candidates):
@@ -92,6 +106,8 @@ class FilterDistractors(Operator):
                 removed["overlaps_gold"] += 1
             elif to_gold[i] >= self.max_similarity:
                 removed["near_gold"] += 1
+            elif same_fill is not None and same_fill.matches(candidate):
+                removed["equivalent"] += 1
             elif not self.min_length_ratio <= ratio <= self.max_length_ratio:
                 removed["length"] += 1
             elif norm in masked:

@@ -12,9 +12,30 @@ question + solution adapters of :mod:`goose.adapters`): the span then starts at 
 that character offset, so the gold is part of the solution, never of the question.
 Output columns: ``gold``, ``span_start``,
 ``span_end`` (character offsets of the gold in ``text``).
+
+Span hygiene: a window holds only content units (no heading, link list, citation,
+licence, navigation, doctest output, docstring line or ``def``/``class`` line: see
+:attr:`goose.text.segment.Unit.junk`), so the gold starts and ends at sentence or statement
+boundaries and never crosses a function definition.
+
+Leak checks, tried on the windows in score order (the first window that passes both wins):
+
+* **repeat**: the gold must not occur elsewhere in the passage, exactly (normalised
+  containment) or as a near-copy (rapidfuzz ``partial_ratio`` of the normalised gold
+  against the normalised masked passage at least ``repeat_similarity``, e.g. a second copy
+  of a code example with a renamed variable); golds under 20 characters use only the exact
+  check, since a short string aligns closely somewhere by chance;
+* **answer after mask**: the ``answer_window`` characters right after the span (GSM8K's
+  ``#### 72``) must not contain the gold's last number, nor any number of two or more digits
+  that the gold introduces (absent from the text before the span); otherwise a solver reads
+  the answer off the text after ``[MASK]`` and picks the option holding that number.
+
 Drops: ``mask_token_in_text`` (the passage already holds ``[MASK]``), ``too_few_units``
 (not enough sentences/lines to leave context), ``no_valid_span`` (no window meets the
-length limits without leaking), ``no_reasoning_span`` (no window scores ``min_score``).
+length limits), ``no_reasoning_span`` (no window scores ``min_score``),
+``gold_leak_repeat`` (every reasoning window is repeated in the passage),
+``answer_after_mask`` (every reasoning window that is not repeated gives its number away
+right after the mask).
 
 >>> from goose import Pipeline
 >>> text = "Find x. We know 2x + 3 = 11. Subtracting 3 gives 2x = 8. Dividing by 2, x = 4. Done."
@@ -27,9 +48,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import re
+
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr, model_validator
+from rapidfuzz import fuzz
 
 from goose.options import normalize_for_comparison
 from goose.pipeline.operator import BatchResult, Drop, Operator, RowOutcomes, RunContext
@@ -49,6 +73,12 @@ class HeuristicMaskSpan(Operator):
     max_span_fraction: float = Field(0.5, gt=0, le=1, description="Largest share of the passage the span may take.")
     min_score: float = Field(0.8, description="Lowest mean reasoning score per unit of the chosen span.")
     jitter: float = Field(0.15, ge=0, description="Seeded noise added to window scores to vary choices.")
+    repeat_similarity: float = Field(
+        95.0, ge=50, le=100, description="partial_ratio (0-100) of the gold to the masked text that counts as a repeat."
+    )
+    answer_window: int = Field(
+        200, ge=0, description="Characters after the span checked for the gold's numbers (0: no answer-after-mask check)."
+    )
 
     _segmenter: Segmenter | None = PrivateAttr(default=None)
 
@@ -95,7 +125,8 @@ class HeuristicMaskSpan(Operator):
         for size in range(self.min_units, self.max_units + 1):
             for first in range(first_allowed, len(units) - size + 1):
                 last = first + size - 1
-                if len({unit.kind for unit in units[first : last + 1]}) > 1:
+                window = units[first : last + 1]
+                if len({unit.kind for unit in window}) > 1 or any(unit.junk is not None for unit in window):
                     continue
                 start, end = units[first].start, units[last].end
                 if not self.min_span_chars <= end - start <= self.max_span_fraction * len(text):
@@ -107,14 +138,66 @@ class HeuristicMaskSpan(Operator):
         if not candidates:
             return Drop(-1, "no_valid_span", f"no window of {self.min_units}-{self.max_units} units fits the length limits")
         noise = rng.uniform(0, self.jitter, size=len(candidates))
+        repeated = answer_leaks = 0
         for position in np.argsort([-(c[0] + n) for c, n in zip(candidates, noise)], kind="stable"):
             _, mean, start, end = candidates[position]
             if mean < self.min_score:
                 continue
-            masked = normalize_for_comparison(text[:start] + MASK_TOKEN + text[end:])
-            if normalize_for_comparison(text[start:end]) not in masked:
+            if self._repeated(text, start, end):
+                repeated += 1
+            elif self._answer_after_mask(text, start, end):
+                answer_leaks += 1
+            else:
                 return (start, end)
         best_mean = max(c[1] for c in candidates)
         if best_mean < self.min_score:
             return Drop(-1, "no_reasoning_span", f"best span scores {best_mean:.2f} per unit, min_score is {self.min_score}")
-        return Drop(-1, "no_valid_span", "every reasoning span also occurs elsewhere in the passage (the gold would leak)")
+        if answer_leaks:
+            return Drop(-1, "answer_after_mask", (
+                f"{answer_leaks} reasoning span(s) have their number right after the mask, {repeated} are repeated"
+            ))
+        return Drop(-1, "gold_leak_repeat", "every reasoning span also occurs (or nearly) elsewhere in the passage")
+
+    def _repeated(self, text: str, start: int, end: int) -> bool:
+        """Whether the gold ``text[start:end]`` occurs elsewhere in the passage: exactly after
+        normalisation, or (golds of 20+ characters) as a near-copy."""
+        gold = normalize_for_comparison(text[start:end])
+        masked = normalize_for_comparison(text[:start] + MASK_TOKEN + text[end:])
+        if gold in masked:
+            return True
+        return len(gold) >= _MIN_FUZZY_CHARS and fuzz.partial_ratio(gold, masked) >= self.repeat_similarity
+
+    def _answer_after_mask(self, text: str, start: int, end: int) -> bool:
+        """Whether the text right after the span gives one of the gold's numbers away: its
+        last number, or a number of two or more digits that first appears in the gold."""
+        if self.answer_window == 0:
+            return False
+        gold_numbers = numbers_in(text[start:end])
+        if not gold_numbers:
+            return False
+        after = set(numbers_in(text[end : end + self.answer_window]))
+        if not after:
+            return False
+        before = set(numbers_in(text[:start]))
+        telling = {gold_numbers[-1]} | {n for n in gold_numbers if n not in before and len(n.lstrip("-")) >= 2}
+        return bool(telling & after)
+
+
+_MIN_FUZZY_CHARS = 20
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers of ``text`` in order, normalised: thousands separators and trailing
+    decimal zeros dropped, so ``1,200.50`` and ``1200.5`` compare equal.
+
+    >>> numbers_in("She paid $1,200.50, then 72 more; x2 is not a number. #### 72")
+    ['1200.5', '72', '72']
+    """
+    found = []
+    for match in _NUMBER.finditer(text):
+        number = match.group().replace(",", "")
+        if "." in number:
+            number = number.rstrip("0").rstrip(".")
+        found.append(number)
+    return found

@@ -23,6 +23,13 @@ Checks run in this order; a row is dropped with the first reason that applies:
 * ``no_domain_match``: ``require_domain`` is set and no domain keyword matched a row that had
   no domain of its own.
 
+Keyword routing counts whole-word hits of a domain's keywords, inflections included
+(``keyword_inflections``: ``attack`` also counts attacks, attacked, attacker;
+``vulnerability`` counts vulnerabilities; see :func:`goose.text.security_terms.term_pattern`).
+A domain needs ``min_keyword_hits`` hits and, when ``min_keyword_density`` is set, that
+many hits per 1,000 words: three passing mentions of "attack" in a 10,000-word history
+article do not make it a security page.
+
 >>> from goose import Pipeline
 >>> rows = [{"text": "Water boils at 100 °C at sea level. " * 3}, {"text": "Das Wasser kocht bei hundert Grad. " * 3}]
 >>> Pipeline([QualityFilter(min_words=5)]).run(rows).tasks.num_rows
@@ -42,6 +49,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.text.security_terms import keyword_pattern
 
 # Compatibility decompositions that change meaning in math text: x² must not become x2, nor ½ become 1⁄2.
 _MATH_MARK_TAGS = ("<super>", "<sub>", "<fraction>")
@@ -94,20 +102,6 @@ def repeated_line_counts(texts: pa.Array, min_chars: int) -> tuple[np.ndarray, n
     return counted, counted - np.bincount(distinct, minlength=size)
 
 
-def _keyword_pattern(keywords: list[str]) -> str:
-    """An RE2 pattern matching any keyword as a whole word (word boundaries only where the
-    keyword starts or ends with a word character, so ``c++`` and ``.NET`` still match)."""
-    parts = []
-    for keyword in keywords:
-        word = keyword.strip().lower()
-        if not word:
-            continue
-        head = r"\b" if re.match(r"\w", word[0]) else ""
-        tail = r"\b" if re.match(r"\w", word[-1]) else ""
-        parts.append(head + re.escape(word) + tail)
-    return "|".join(parts)
-
-
 class QualityFilter(Operator):
     """Drop documents that are too short, too long, mostly symbols, repetitive or in the wrong
     language, and route domain-less documents to a domain by keywords; no LLM involved."""
@@ -140,6 +134,12 @@ class QualityFilter(Operator):
         default_factory=dict, description="Domain name -> keywords; routes rows whose domain is empty or 'general'."
     )
     min_keyword_hits: int = Field(1, ge=1, description="Keyword hits a domain needs before a row is routed to it.")
+    min_keyword_density: float = Field(
+        0.0, ge=0, description="Keyword hits per 1,000 words a domain also needs (0: no density check)."
+    )
+    keyword_inflections: bool = Field(
+        True, description="Keywords also match their inflections (plural, -ed, -ing, -er); False: exact words only."
+    )
     require_domain: bool = Field(False, description="Drop rows with neither a domain of their own nor a keyword match.")
 
     _identifier: Any = PrivateAttr(default=None)
@@ -182,7 +182,7 @@ class QualityFilter(Operator):
         binary_ratio = _counts(pc.count_substring_regex(array, _BINARY)) / np.maximum(_counts(pc.utf8_length(array)), 1)
         lines, repeats = repeated_line_counts(array, self.min_repeated_line_chars)
         repeat_ratio = repeats / np.maximum(lines, 1)
-        domains = self._route(batch, array) if routing else None
+        domains = self._route(batch, array, words) if routing else None
         for index, text in enumerate(texts):
             reason = self._first_failure(index, text, words, symbol_ratio, repeat_ratio, lines, repeats, binary_ratio)
             if reason is None and domains is not None and domains[index] is None:
@@ -247,24 +247,30 @@ class QualityFilter(Operator):
             self._identifier = identifier
         return self._identifier
 
-    def _route(self, batch: pa.Table, texts: pa.Array) -> list[str | None]:
+    def _route(self, batch: pa.Table, texts: pa.Array, words: np.ndarray) -> list[str | None]:
         """Each row's domain: its own unless empty or 'general', else the best keyword match
-        (ties go to the domain named first), else its own value (None when nothing matched)."""
+        (ties go to the domain named first) when it has ``min_keyword_hits`` hits and
+        ``min_keyword_density`` hits per 1,000 words, else its own value (None when nothing
+        matched)."""
         own = batch.column("domain").to_pylist() if "domain" in batch.column_names else [None] * batch.num_rows
         lowered = pc.utf8_lower(texts)
-        names = [name for name, words in self.domain_keywords.items() if _keyword_pattern(words)]
+        patterns_by_name = {
+            name: keyword_pattern(keywords, self.keyword_inflections) for name, keywords in self.domain_keywords.items()
+        }
+        names = [name for name, pattern in patterns_by_name.items() if pattern]
         if names:
-            patterns = [_keyword_pattern(self.domain_keywords[name]) for name in names]
+            patterns = [patterns_by_name[name] for name in names]
             hits = np.stack([_counts(pc.count_substring_regex(lowered, pattern)) for pattern in patterns])
             best = hits.argmax(axis=0)
             best_hits = hits[best, np.arange(len(own))]
         else:
             best = best_hits = np.zeros(len(own), dtype=np.int64)
+        dense = 1000 * best_hits >= self.min_keyword_density * np.maximum(words, 1)
         routed: list[str | None] = []
         for index, domain in enumerate(own):
             if domain and str(domain).lower() != "general":
                 routed.append(str(domain))
-            elif names and best_hits[index] >= self.min_keyword_hits:
+            elif names and best_hits[index] >= self.min_keyword_hits and dense[index]:
                 routed.append(names[best[index]])
             else:
                 routed.append(None if self.require_domain else (domain or "general"))

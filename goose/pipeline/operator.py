@@ -57,12 +57,28 @@ class Drop:
 class BatchResult:
     """What an operator returns for one batch: the kept rows (with new columns) and the drops.
 
+    ``parents`` is for expanding operators only (``expands = True``, e.g. one row per passage
+    of a document): ``parents[i]`` is the input index that kept row ``i`` came from, in
+    non-decreasing order. Every input index is then either dropped or the parent of one or
+    more kept rows, never both. Other operators leave it ``None``: their kept rows are the
+    input rows that were not dropped, in input order.
+
     >>> BatchResult(pa.table({"a": [1]}), []).kept.num_rows
+    1
+    >>> BatchResult(pa.table({"a": [1, 2, 3]}), [Drop(1, "empty")], parents=[0, 0, 2]).rows_added
     1
     """
 
     kept: pa.Table
     drops: list[Drop] = field(default_factory=list)
+    parents: list[int] | None = None
+
+    @property
+    def rows_added(self) -> int:
+        """Kept rows beyond one per kept input row: 0 unless the operator expands."""
+        if self.parents is None:
+            return 0
+        return len(self.parents) - len(set(self.parents))
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,9 @@ class Operator(BaseModel, ABC):
     adds or rewrites; :class:`goose.Pipeline` checks them before the first batch runs.
     An operator with ``uses_engine = True`` sends its LLM requests through
     ``context.engine`` (one ``generate`` call per batch) and never imports a back end.
-    Every row of the input batch must come back either in ``kept`` or as a :class:`Drop`.
+    Every row of the input batch must come back either in ``kept`` or as a :class:`Drop`;
+    an operator with ``expands = True`` may return several kept rows for one input row and
+    names each kept row's input row in :attr:`BatchResult.parents`.
     Operators must accept an empty batch.
 
     >>> from goose.operators import PrepareText
@@ -134,6 +152,13 @@ class Operator(BaseModel, ABC):
     stateful: ClassVar[bool] = False
     """True for the rare operator that remembers earlier batches (a run-wide dedup index):
     executors run it in one process, in input order, and save its :meth:`checkpoint`."""
+    expands: ClassVar[bool] = False
+    """True for an operator that may turn one input row into several (e.g. a document into
+    passages): it returns :attr:`BatchResult.parents`, and the counters record the rows it
+    added (``rows_in + rows_added = rows_out + dropped``)."""
+    keeps_solution_start: ClassVar[bool] = False
+    """True for an operator that rewrites ``text`` only in rows without a ``solution_start``
+    offset (question + solution rows pass unchanged), so the offset stays right after it."""
 
     @property
     def name(self) -> str:
@@ -185,7 +210,9 @@ class RowOutcomes:
 
     ``keep(i, column=value, ...)`` keeps row ``i`` with new or replaced column values;
     ``drop(i, reason, detail)`` drops it. Columns named in ``types`` get that Arrow type
-    (needed when a batch is empty or a value is always None).
+    (needed when a batch is empty or a value is always None). An expanding operator
+    (``expands = True``) may keep a row several times, once per row it makes from it; the
+    result then names each kept row's input row in ``parents``.
 
     >>> outcomes = RowOutcomes(pa.table({"a": [1, 2]}), types={"b": pa.string()})
     >>> outcomes.keep(1, b="x"); outcomes.drop(0, "odd")
@@ -215,9 +242,11 @@ class RowOutcomes:
         self._drops.append(Drop(index, reason, detail))
 
     def result(self) -> BatchResult:
-        """The kept rows in input order with their new columns, and the drops."""
+        """The kept rows in input order with their new columns, and the drops (and the parents
+        when a row was kept more than once)."""
         order = np.argsort(np.asarray(self._kept, dtype=np.int64), kind="stable")
-        kept = self._batch.take(pa.array(np.asarray(self._kept, dtype=np.int64)[order], type=pa.int64()))
+        indices = np.asarray(self._kept, dtype=np.int64)[order]
+        kept = self._batch.take(pa.array(indices, type=pa.int64()))
         for name, values in self._values.items():
             array = pa.array([values[i] for i in order], type=self._types.get(name))
             position = kept.schema.get_field_index(name)
@@ -225,4 +254,5 @@ class RowOutcomes:
                 kept = kept.set_column(position, name, array)
             else:
                 kept = kept.append_column(name, array)
-        return BatchResult(kept, self._drops)
+        parents = indices.tolist() if len(set(self._kept)) < len(self._kept) else None
+        return BatchResult(kept, self._drops, parents)

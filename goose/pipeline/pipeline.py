@@ -64,9 +64,14 @@ class PipelineResult:
         return self.stats[0].rows_in if self.stats else 0
 
     @property
+    def rows_added(self) -> int:
+        """Rows that expanding steps added (e.g. a document's second and third passages)."""
+        return sum(step.rows_added for step in self.stats)
+
+    @property
     def accounted(self) -> bool:
-        """Whether every input row is either a task or a reject."""
-        return self.rows_in == self.tasks.num_rows + self.rejects.num_rows
+        """Whether every input row, and every row an expanding step added, is either a task or a reject."""
+        return self.rows_in + self.rows_added == self.tasks.num_rows + self.rejects.num_rows
 
     def summary(self) -> str:
         """A short table of rows in/out and drops per step, then the LLM calls of the steps
@@ -74,9 +79,9 @@ class PipelineResult:
         lines = [f"{'step':<22}{'in':>8}{'out':>8}{'dropped':>9}{'sec':>8}  top drop reasons"]
         for step in self.stats:
             reasons = ", ".join(f"{reason} {count}" for reason, count in step.drops.most_common(3))
-            lines.append(
-                f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}{step.seconds:>8.2f}  {reasons}"
-            )
+            added = f"  (+{step.rows_added} rows added)" if step.rows_added else ""
+            lines.append(f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}"
+                         f"{step.seconds:>8.2f}  {reasons}{added}")
         llm_steps = [step for step in self.stats if step.engine is not None]
         if llm_steps:
             lines.append(f"{'LLM calls':<22}{'sent':>8}{'cached':>8}{'prompt tok':>12}{'compl tok':>11}"
@@ -87,8 +92,9 @@ class PipelineResult:
                 failures = ", ".join(f"{kind} {count}" for kind, count in usage.failures.most_common()) or "-"
                 lines.append(f"{step.name:<22}{usage.requests:>8}{usage.cache_hits:>8}{usage.prompt_tokens:>12}"
                              f"{usage.completion_tokens:>11}{usage.retries:>9}  {failures}")
+        added = f" + added {self.rows_added}" if self.rows_added else ""
         lines.append(
-            f"rows in {self.rows_in} = kept {self.tasks.num_rows} + rejected {self.rejects.num_rows}"
+            f"rows in {self.rows_in}{added} = kept {self.tasks.num_rows} + rejected {self.rejects.num_rows}"
             + ("" if self.accounted else "  (MISMATCH: please report this as a goose bug)")
         )
         return "\n".join(lines)
@@ -184,7 +190,8 @@ class Pipeline:
                     "step that makes them (e.g. PrepareText for 'text') before it, or rename your input columns"
                 )
             produced = operator.produced_columns()
-            if "text" in produced and "solution_start" in available and "solution_start" not in produced:
+            if ("text" in produced and "solution_start" in available and "solution_start" not in produced
+                    and not operator.keeps_solution_start):
                 raise PipelineError(
                     f"{operator.name} rewrites 'text' after 'solution_start' (the offset where the solution "
                     "begins) was set, so that offset would point elsewhere; put the cleaning steps before the "
@@ -209,7 +216,8 @@ class Pipeline:
             result = operator.process(table, self.context)
             seconds = time.perf_counter() - started
             _check_contract(operator, table, result)
-            step = OperatorStats(name, table.num_rows, result.kept.num_rows, seconds=seconds)
+            step = OperatorStats(name, table.num_rows, result.kept.num_rows, seconds=seconds,
+                                 rows_added=result.rows_added)
             if usage_before:
                 used = EngineUsage()
                 for engine, before in zip(engines, usage_before):
@@ -264,13 +272,37 @@ def step_names(operators: Sequence[Operator]) -> list[str]:
 
 
 def _check_contract(operator: Operator, batch: pa.Table, result: BatchResult) -> None:
+    """Every input row kept or dropped exactly once; for an expanding operator, every input row
+    dropped or the parent of at least one kept row (never both), parents in input order."""
     indices = [drop.index for drop in result.drops]
     if len(set(indices)) != len(indices) or any(not 0 <= i < batch.num_rows for i in indices):
         raise PipelineError(f"{operator.name} returned drop indices that are repeated or outside the batch")
+    if result.parents is not None:
+        if not operator.expands:
+            raise PipelineError(f"{operator.name} returned parents (rows made from one input row) but does not "
+                                "declare expands = True; declare it, or return one kept row per input row")
+        _check_parents(operator, batch, result, set(indices))
+        return
     if result.kept.num_rows + len(indices) != batch.num_rows:
         raise PipelineError(
             f"{operator.name} got {batch.num_rows} rows but kept {result.kept.num_rows} and dropped "
             f"{len(indices)}; an operator must keep or drop every row exactly once"
+        )
+
+
+def _check_parents(operator: Operator, batch: pa.Table, result: BatchResult, dropped: set[int]) -> None:
+    parents = result.parents or []
+    if len(parents) != result.kept.num_rows:
+        raise PipelineError(f"{operator.name} kept {result.kept.num_rows} rows but named {len(parents)} parents; "
+                            "an expanding operator names the input row of every kept row")
+    if any(not 0 <= p < batch.num_rows for p in parents) or any(a > b for a, b in zip(parents, parents[1:])):
+        raise PipelineError(f"{operator.name} named parents outside the batch or out of input order")
+    both = dropped & set(parents)
+    lost = set(range(batch.num_rows)) - dropped - set(parents)
+    if both or lost:
+        raise PipelineError(
+            f"{operator.name} got {batch.num_rows} rows; rows {sorted(both)[:5]} were both kept and dropped, rows "
+            f"{sorted(lost)[:5]} neither; an expanding operator must drop every row or keep it at least once"
         )
 
 

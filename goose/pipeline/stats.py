@@ -18,7 +18,11 @@ from goose.engines.usage import EngineUsage
 class OperatorStats:
     """Counters of one operator over a run; ``merge`` adds another batch's counters.
 
-    ``engine`` is ``None`` for a step that made no LLM call.
+    ``engine`` is ``None`` for a step that made no LLM call. ``rows_added`` counts the rows an
+    expanding step (``Operator.expands``) made beyond one per kept input row.
+
+    >>> OperatorStats("SplitPassages", rows_in=3, rows_out=5, drops={"no_passage": 1}, rows_added=3).accounted
+    True
     """
 
     name: str
@@ -27,6 +31,7 @@ class OperatorStats:
     drops: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     engine: EngineUsage | None = None
+    rows_added: int = 0
 
     def __post_init__(self) -> None:
         self.drops = Counter(self.drops)
@@ -38,13 +43,14 @@ class OperatorStats:
 
     @property
     def accounted(self) -> bool:
-        """Whether rows in = rows out + rows dropped."""
-        return self.rows_in == self.rows_out + self.dropped
+        """Whether rows in + rows added = rows out + rows dropped."""
+        return self.rows_in + self.rows_added == self.rows_out + self.dropped
 
     def merge(self, other: OperatorStats) -> None:
         """Add ``other``'s counters (same operator, another batch) to these."""
         self.rows_in += other.rows_in
         self.rows_out += other.rows_out
+        self.rows_added += other.rows_added
         self.drops.update(other.drops)
         self.seconds += other.seconds
         if other.engine is not None:
@@ -61,6 +67,8 @@ class OperatorStats:
             "dropped": dict(sorted(self.drops.items())),
             "seconds": round(self.seconds, 4),
         }
+        if self.rows_added:
+            report["rows_added"] = self.rows_added
         if self.engine is not None:
             report["engine"] = self.engine.as_dict()
         return report

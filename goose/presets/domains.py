@@ -26,11 +26,11 @@ Cheap filters run before paid ones: task dedup and decontamination (``benchmarks
 before the probe, so no rollouts are spent on copies or contaminated tasks.
 
 >>> [op.name for op in math_pipeline().operators]  # offline
-['FromQAPairs', 'MinHashDedup', 'HeuristicMaskSpan', 'CorpusDistractors', 'FilterDistractors', 'AssembleTasks', 'MinHashDedup']
+['FromQAPairs', 'MinHashDedup', 'HeuristicMaskSpan', 'CorpusDistractors', 'FilterDistractors', 'SelectDistractors', 'AssembleTasks', 'MinHashDedup']
 >>> from goose.engines import Engine
 >>> from goose.engines.testing import ScriptedBackend
->>> [op.name for op in cyber_pipeline(Engine(ScriptedBackend(["{}"]))).operators][3:6]
-['ExtractPassage', 'MinHashDedup', 'MaskReasoningSpan']
+>>> [op.name for op in cyber_pipeline(Engine(ScriptedBackend(["{}"]))).operators][3:7]
+['SplitPassages', 'ExtractPassage', 'MinHashDedup', 'MaskReasoningSpan']
 """
 
 from __future__ import annotations
@@ -55,24 +55,24 @@ from goose.operators import (
     MinHashDedup,
     ProbeDifficulty,
     QualityFilter,
+    SelectDistractors,
+    SplitPassages,
 )
 from goose.operators.probe_difficulty import preset_option_orders
 from goose.pipeline import Operator, Pipeline
 from goose.pipeline.operator import MAIN_ENGINE
+from goose.text.security_terms import SECURITY_TERMS
 
 PROBE_ROLE = "probe"
 """Engine role of the difficulty probe when the preset gets a ``probe_engine``."""
 
-CYBER_KEYWORDS: tuple[str, ...] = (
-    "access control", "attacker", "authentication", "backdoor", "botnet", "breach", "brute-force",
-    "buffer overflow", "certificate", "credential", "credentials", "cross-site", "cryptographic", "csrf",
-    "cve", "cvss", "ddos", "encryption", "exploit", "exploited", "exploitation", "firewall", "hash",
-    "hashes", "incident response", "injection", "intrusion", "least privilege", "malicious", "malware",
-    "mitre", "password", "passwords", "patch", "payload", "penetration test", "phishing", "privilege",
-    "privileges", "ransomware", "sandbox", "siem", "spoofing", "threat", "tls", "vulnerability",
-    "vulnerabilities", "xss", "zero-day",
-)
-"""Words that route a web page to the ``cyber`` domain in :func:`cyber_pipeline`."""
+CYBER_KEYWORDS: tuple[str, ...] = SECURITY_TERMS
+"""Words that route a web page to the ``cyber`` domain in :func:`cyber_pipeline` (inflections
+count too: see :mod:`goose.text.security_terms`)."""
+
+CYBER_MIN_KEYWORD_DENSITY = 3.0
+"""Cyber keyword hits per 1,000 words a page needs besides ``min_keyword_hits`` (a long
+article that mentions "attack" three times is no security page)."""
 
 SAMPLE_FILES: dict[str, str] = {
     "web_pages": "sample_web_pages.jsonl",
@@ -120,7 +120,8 @@ def cyber_pipeline(
 
     Steps: :class:`FromWebDocuments` -> :class:`HtmlToText` -> :class:`QualityFilter`
     (pages with fewer than ``min_keyword_hits`` hits of ``keywords`` are dropped as
-    ``no_domain_match``; the rest become domain ``cyber``) -> with an engine,
+    ``no_domain_match``; the rest become domain ``cyber``) -> :class:`SplitPassages` (long
+    pages become up to three passages of whole paragraphs) -> with an engine,
     :class:`ExtractPassage` -> :class:`MinHashDedup` -> mask + distract ->
     :class:`FilterDistractors` -> (``judge_distractors``) :class:`JudgeDistractors` ->
     :class:`AssembleTasks` -> task dedup -> (``benchmarks``) :class:`Decontaminate` -> with
@@ -133,7 +134,9 @@ def cyber_pipeline(
     steps: list[Operator] = [
         _adapter(adapter, FromWebDocuments, default_domain="general"),
         HtmlToText(),
-        QualityFilter(domain_keywords={"cyber": list(keywords)}, min_keyword_hits=min_keyword_hits, require_domain=True),
+        QualityFilter(domain_keywords={"cyber": list(keywords)}, min_keyword_hits=min_keyword_hits,
+                      min_keyword_density=CYBER_MIN_KEYWORD_DENSITY, require_domain=True),
+        SplitPassages(),  # long pages become passages of whole paragraphs: fewer tokens for the extractor
     ]
     if engine is not None:
         steps.append(ExtractPassage(max_tokens=max_tokens))
@@ -270,7 +273,7 @@ def _mask_to_tasks(
         if engine is None:
             raise ValueError("judge_distractors needs an engine (the judge is an LLM); pass engine=... or drop it")
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
-    steps.append(AssembleTasks(num_options=num_options))
+    steps += [SelectDistractors(num_options=num_options), AssembleTasks(num_options=num_options)]
     return steps
 
 

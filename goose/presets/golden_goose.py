@@ -2,7 +2,8 @@
 
 clean -> (noisy web text only) extract an educational passage -> dedup documents ->
 mask a reasoning span and write distractors in one structured call -> distractor quality
-filter -> (optional) LLM judge of distractors -> assemble -> dedup tasks -> (optional)
+filter -> (optional) LLM judge of distractors -> adversarial choice of the wrong options
+(SelectDistractors) -> assemble -> dedup tasks -> (optional)
 decontaminate against benchmark texts -> difficulty probe. The cheap filters (task dedup,
 decontamination) run before the probe, so no rollouts are paid for copies or contaminated tasks.
 
@@ -43,6 +44,7 @@ from goose.operators import (
     PrepareText,
     ProbeDifficulty,
     QualityFilter,
+    SelectDistractors,
 )
 from goose.operators.probe_difficulty import preset_option_orders
 from goose.pipeline import Operator, Pipeline
@@ -94,7 +96,7 @@ def golden_goose_pipeline(
     ]
     if judge_distractors:
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
-    steps.append(AssembleTasks(num_options=num_options))
+    steps += [SelectDistractors(num_options=num_options), AssembleTasks(num_options=num_options)]
     steps.append(MinHashDedup(fields=["masked_text", "gold"]))  # before the probe: no rollouts for copies
     if benchmarks:
         steps.append(Decontaminate(benchmarks=benchmarks))

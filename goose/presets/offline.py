@@ -1,11 +1,13 @@
 """The offline pipeline: no GPU, no API key, no download. What ``goose demo`` runs.
 
-clean text -> extract HTML -> quality filter -> drop near-duplicate documents (MinHash)
--> pick a reasoning span (spaCy sentencizer + heuristics) -> distractors from gold
-perturbations and other passages -> distractor quality filter -> tasks.
+clean text -> extract HTML -> quality filter -> window long documents into passages of
+whole paragraphs -> drop near-duplicate passages (MinHash)
+-> pick a reasoning span (spaCy sentencizer + heuristics) -> distractor candidates from gold
+perturbations and the nearest passages of the run -> distractor quality filter -> adversarial
+choice of the wrong options against the shortcut solvers -> tasks.
 
 >>> [op.name for op in offline_pipeline().operators][:5]
-['PrepareText', 'HtmlToText', 'QualityFilter', 'MinHashDedup', 'HeuristicMaskSpan']
+['PrepareText', 'HtmlToText', 'QualityFilter', 'SplitPassages', 'MinHashDedup']
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from goose.operators import (
     MinHashDedup,
     PrepareText,
     QualityFilter,
+    SelectDistractors,
+    SplitPassages,
 )
 from goose.pipeline import Pipeline
 
@@ -47,10 +51,12 @@ def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 6
             PrepareText(),
             HtmlToText(),
             QualityFilter(),
+            SplitPassages(),
             MinHashDedup(),
             HeuristicMaskSpan(),
             CorpusDistractors(),
             FilterDistractors(min_distractors=num_options - 1),
+            SelectDistractors(num_options=num_options),
             AssembleTasks(num_options=num_options),
         ],
         seed=seed,

@@ -9,7 +9,8 @@ the columns each section needs, so a report on a large run costs little memory.
 >>> out = tempfile.mkdtemp()
 >>> _ = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False)
 >>> numbers = compute_metrics(RunFiles.open(out))
->>> numbers["checks"]["ok"], numbers["run"]["rows_in"] == numbers["run"]["tasks"] + numbers["run"]["rejects"]
+>>> run = numbers["run"]
+>>> numbers["checks"]["ok"], run["rows_in"] + run["rows_added"] == run["tasks"] + run["rejects"]
 (True, True)
 """
 
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 
 from goose.options import LETTERS
 from goose.report.run_files import RunFiles, nested
+from goose.report.shortcuts import audit_metrics
 
 RATIO_HISTOGRAM_EDGES = [round(0.1 * i, 1) for i in range(31)]
 """Bin edges of the gold / mean-distractor length histogram; ratios above 3 count in the last bin."""
@@ -42,8 +44,9 @@ def compute_metrics(run: RunFiles) -> dict:
     """All numbers of the report of ``run``; see the module docstring for an example.
 
     Keys: ``run``, ``stages``, ``drop_reasons``, ``checks``, ``llm`` (None without LLM calls),
-    ``domains``, ``option_length``, ``answer_letters`` and ``probe`` (each None when the tasks
-    lack the columns it needs, e.g. an empty run or a pipeline that stops before assembling).
+    ``domains``, ``option_length``, ``answer_letters``, ``probe`` and ``audit`` (the shortcut
+    audit, :mod:`goose.report.shortcuts`) (each None when the tasks lack the columns it needs,
+    e.g. an empty run or a pipeline that stops before assembling).
     """
     summary = run.summary
     stages = stage_rows(summary)
@@ -57,8 +60,10 @@ def compute_metrics(run: RunFiles) -> dict:
         "batches": summary.get("batches"),
         "resumed_batches": summary.get("resumed_batches"),
         "operators": list(summary.get("operators", [])),
+        "rows_added": int(summary.get("rows_added", sum(stage["rows_added"] for stage in stages))),
     }
-    run_numbers["accounted"] = run_numbers["rows_in"] == run_numbers["tasks"] + run_numbers["rejects"]
+    run_numbers["accounted"] = (run_numbers["rows_in"] + run_numbers["rows_added"]
+                                == run_numbers["tasks"] + run_numbers["rejects"])
     for stage in stages:
         stage["rejects_in_file"] = sum(rejects_by_step.get(stage["step"], {}).values())
     task_numbers = task_metrics(run)
@@ -69,11 +74,13 @@ def compute_metrics(run: RunFiles) -> dict:
         "checks": consistency_checks(summary, run_numbers, stages, rejects_by_step),
         "llm": llm_usage(summary),
         **task_numbers,
+        "audit": audit_metrics(run),
     }
 
 
 def stage_rows(summary: dict) -> list[dict]:
-    """One row per step of ``summary["steps"]``: rows in, out, dropped (by reason), seconds.
+    """One row per step of ``summary["steps"]``: rows in, out, dropped (by reason), rows added
+    (by an expanding step, e.g. a document's extra passages), seconds.
 
     ``kept_share`` is the step's rows out over the run's rows in.
 
@@ -87,15 +94,17 @@ def stage_rows(summary: dict) -> list[dict]:
     for step in steps:
         drops = {str(reason): int(count) for reason, count in dict(step.get("dropped", {})).items()}
         rows_in, rows_out = int(step.get("rows_in", 0)), int(step.get("rows_out", 0))
+        rows_added = int(step.get("rows_added", 0))
         dropped = sum(drops.values())
         rows.append({
             "step": str(step.get("operator", "?")),
             "rows_in": rows_in,
             "rows_out": rows_out,
             "dropped": dropped,
+            "rows_added": rows_added,
             "drops": dict(sorted(drops.items(), key=lambda item: (-item[1], item[0]))),
             "seconds": float(step.get("seconds", 0.0)),
-            "accounted": rows_in == rows_out + dropped,
+            "accounted": rows_in + rows_added == rows_out + dropped,
             "kept_share": rows_out / first_in if first_in else 0.0,
         })
     return rows
@@ -136,8 +145,9 @@ def consistency_checks(
 ) -> dict:
     """Whether the run's numbers add up, each check by name, ``problems`` in words and ``ok``.
 
-    * ``rows_accounted``: rows in = tasks + rejects (the files' row counts);
-    * ``stages_accounted``: per step, rows in = rows out + dropped;
+    * ``rows_accounted``: rows in + rows added = tasks + rejects (the files' row counts; rows
+      added are the extra rows of expanding steps, e.g. a document's second passage);
+    * ``stages_accounted``: per step, rows in + rows added = rows out + dropped;
     * ``stages_chained``: each step's rows in = the previous step's rows out;
     * ``tasks_match_last_stage``: the last step's rows out = rows in ``tasks.parquet``;
     * ``rejects_match_stages``: ``rejects.parquet`` holds, per step and reason, as many rows as
@@ -148,13 +158,14 @@ def consistency_checks(
     True
     """
     problems = []
-    if run_numbers["rows_in"] != run_numbers["tasks"] + run_numbers["rejects"]:
-        problems.append(f"rows in {run_numbers['rows_in']} != tasks {run_numbers['tasks']} "
-                        f"+ rejects {run_numbers['rejects']}")
+    added = run_numbers.get("rows_added", 0)
+    if run_numbers["rows_in"] + added != run_numbers["tasks"] + run_numbers["rejects"]:
+        problems.append(f"rows in {run_numbers['rows_in']}" + (f" + added {added}" if added else "")
+                        + f" != tasks {run_numbers['tasks']} + rejects {run_numbers['rejects']}")
     checks = {"rows_accounted": not problems}
     unaccounted = [s for s in stages if not s["accounted"]]
-    problems += [f"{s['step']}: rows in {s['rows_in']} != out {s['rows_out']} + dropped {s['dropped']}"
-                 for s in unaccounted]
+    problems += [f"{s['step']}: rows in {s['rows_in']}" + (f" + added {s['rows_added']}" if s.get("rows_added") else "")
+                 + f" != out {s['rows_out']} + dropped {s['dropped']}" for s in unaccounted]
     checks["stages_accounted"] = not unaccounted
     broken_links = [(a, b) for a, b in pairwise(stages) if a["rows_out"] != b["rows_in"]]
     problems += [f"{b['step']} got {b['rows_in']} rows but {a['step']} passed on {a['rows_out']}"

@@ -17,6 +17,7 @@ import html
 from collections.abc import Collection, Mapping, Sequence
 
 from goose.options import LETTERS
+from goose.report.shortcuts import render_audit_section
 
 TEXT_LIMIT = 4_000
 """Characters of a sample task's passage or prompt shown; longer texts are cut with a note."""
@@ -69,6 +70,7 @@ def render_page(
         _option_length(metrics, figures),
         _answer_letters(metrics, figures),
         _probe(metrics, figures),
+        render_audit_section(metrics.get("audit")),
         _sample_tasks(tasks, metrics["run"]["tasks"]),
         _sample_rejects(metrics, rejects or {}),
     ]
@@ -88,8 +90,9 @@ def _header(metrics: Mapping, title: str) -> str:
         f"<h1>{_e(title)}</h1>",
         ('<p class="note">A goose run report. Every number below is read from tasks.parquet, rejects.parquet '
          "and summary.json of the run.</p>"),
-        (f"<p><b>Rows in {_int(run['rows_in'])} = tasks {_int(run['tasks'])} + rejects {_int(run['rejects'])}"
-         f"</b> &nbsp; {verdict}</p>"),
+        (f"<p><b>Rows in {_int(run['rows_in'])}"
+         + (f" + rows added {_int(run['rows_added'])}" if run.get("rows_added") else "")
+         + f" = tasks {_int(run['tasks'])} + rejects {_int(run['rejects'])}</b> &nbsp; {verdict}</p>"),
     ]
     check_rows = [[_e(name.replace("_", " ")), _mark(passed, "yes", "NO")]
                   for name, passed in checks.items() if isinstance(passed, bool) and name != "ok"]
@@ -118,8 +121,14 @@ def _stages(metrics: Mapping, figures: Mapping[str, str]) -> str:
     rows = [[_e(s["step"]), _int(s["rows_in"]), _int(s["rows_out"]), _int(s["dropped"]), _pct(s["kept_share"]),
              _int(s.get("rejects_in_file", 0)), f"{s['seconds']:.2f}", _mark(s["accounted"], "yes", "NO")]
             for s in stages]
-    table = _table(["step", "rows in", "rows out", "dropped", "kept of input", "in rejects file", "seconds",
-                    "in = out + dropped"], rows, escape=False, numeric={1, 2, 3, 4, 5, 6})
+    header = ["step", "rows in", "rows out", "dropped", "kept of input", "in rejects file", "seconds",
+              "in = out + dropped"]
+    if any(s.get("rows_added") for s in stages):  # an expanding step (one row per passage of a document)
+        for row, stage in zip(rows, stages):
+            row.insert(4, _int(stage.get("rows_added", 0)))
+        header[4:4] = ["rows added"]
+        header[-1] = "in + added = out + dropped"
+    table = _table(header, rows, escape=False, numeric=set(range(1, len(header) - 1)))
     return "<h2>Rows per stage</h2>\n" + table + _image(figures, "stages.png", "rows per stage")
 
 

@@ -35,8 +35,9 @@ FIGURE_NAMES = ("stages.png", "drop_reasons.png", "option_length.png", "answer_l
 def report_metrics(out_dir: str | Path) -> dict:
     """The report's numbers for the run in ``out_dir`` (see :func:`goose.report.metrics.compute_metrics`).
 
-    ``["checks"]["ok"]`` says whether they add up: rows in = tasks + rejects, and per step
-    rows in = rows out + dropped, with the rejects file agreeing with the step counters.
+    ``["checks"]["ok"]`` says whether they add up: rows in (+ rows added by expanding steps) =
+    tasks + rejects, and per step rows in (+ added) = rows out + dropped, with the rejects file
+    agreeing with the step counters.
     """
     return compute_metrics(RunFiles.open(out_dir))
 
