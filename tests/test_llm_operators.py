@@ -548,17 +548,21 @@ OTHER = (
 def test_top_up_fills_a_short_list_from_perturbations_and_other_passages():
     rows = [math_row(source_id="m1"), math_row(text=OTHER, source_id="m2")]
     answer = choice_answer(2, DISTRACTORS[:2])
-    without, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=5), rows, [answer])
+    without, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=4), rows, [answer])
     assert reasons(without) == ["too_few_distractors_returned"] * 2
-    assert without.rejects["detail"][0].as_py() == "2 usable of 2 returned, need 5"
-    result, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=5, top_up=True), rows, [answer])
-    task = result.tasks.to_pylist()[0]
-    sources = task["distractor_sources"]
-    assert sources[:2] == ["llm", "llm"] and task["distractors"][:2] == DISTRACTORS[:2]
-    assert len(sources) >= 5 and len(sources) == len(task["distractors"])
-    assert any(s.startswith("perturb:") for s in sources) and "near:m2" in sources
-    assert all(s == "llm" or re.match(r"^(perturb:|near:m2$|decoy:m2:)", s) for s in sources)
-    assert SPAN not in task["distractors"]
+    assert without.rejects["detail"][0].as_py() == "2 usable of 2 returned, need 4"
+    result, _ = run(MaskReasoningSpan(span_choice="candidates", min_distractors=4, top_up=True), rows, [answer])
+    tasks = result.tasks.to_pylist()
+    assert sorted(t["source_id"] for t in tasks) == ["m1", "m2"]
+    for task in tasks:
+        sources = task["distractor_sources"]
+        assert sources[:2] == ["llm", "llm"] and task["distractors"][:2] == DISTRACTORS[:2]
+        assert len(sources) >= 4 and len(sources) == len(task["distractors"])
+        other = "m2" if task["source_id"] == "m1" else "m1"  # borrowed spans come from the other passage only
+        assert f"near:{other}" in sources
+        assert all(s == "llm" or re.match(rf"^(perturb:|near:{other}$|decoy:{other}:)", s) for s in sources)
+        assert task["gold"] not in task["distractors"]
+    assert any(s.startswith("perturb:") for t in tasks for s in t["distractor_sources"])
 
 
 def test_top_up_is_not_used_when_the_model_gives_enough_distractors():

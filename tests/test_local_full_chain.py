@@ -86,6 +86,9 @@ def _chain(engine, **options):
         probe_mode="logprobs",  # one pass per task: the gold letter's probability
         benchmarks={"bench": [f"a benchmark question quoting {first_sentence}"]},
         batch_size=len(PASSAGES),
+        # Six passages give the run-wide pool almost no on-topic wrong options, so ShortcutFilter would
+        # drop nearly every task; this test is about the LLM path and its lineage (the filter has its own).
+        shortcut_solvers=None,
         **options,
     )
 
@@ -109,7 +112,8 @@ def test_full_chain_on_the_local_engine_emits_valid_tasks_with_complete_lineage(
     pipeline = _chain(engine)
     names = [op.name for op in pipeline.operators]
     assert names == ["PrepareText", "HtmlToText", "QualityFilter", "MinHashDedup", "MaskReasoningSpan",
-                     "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup", "Decontaminate", "ProbeDifficulty"]
+                     "FilterDistractors", "SelectDistractors", "AssembleTasks", "MinHashDedup", "Decontaminate",
+                     "ProbeDifficulty"]
     started = time.perf_counter()
     result = pipeline.run(rows)
     seconds = time.perf_counter() - started

@@ -45,11 +45,11 @@ def _parse(path: Path) -> _PageParser:
 
 def _assert_adds_up(numbers: dict) -> None:
     run, stages = numbers["run"], numbers["stages"]
-    assert run["rows_in"] == run["tasks"] + run["rejects"]
+    assert run["rows_in"] + run["rows_added"] == run["tasks"] + run["rejects"]
     assert numbers["checks"]["ok"], numbers["checks"]["problems"]
     for stage in stages:
         assert stage["dropped"] == sum(stage["drops"].values())
-        assert stage["rows_in"] == stage["rows_out"] + stage["dropped"]
+        assert stage["rows_in"] + stage["rows_added"] == stage["rows_out"] + stage["dropped"]
         assert stage["rejects_in_file"] == stage["dropped"]
     for before, after in pairwise(stages):
         assert before["rows_out"] == after["rows_in"]

@@ -202,7 +202,7 @@ def test_filter_audit_mode_keeps_every_row_and_works_on_a_batch_of_one_and_an_em
     result = Pipeline([ShortcutFilter(mode="audit")]).run(rows)
     assert result.rejects.num_rows == 0
     solved_by = result.tasks["shortcut_solved_by"].to_pylist()
-    assert solved_by == [["tfidf_passage", "tfidf_window", "bm25_passage", "word_overlap"]]
+    assert solved_by == [["tfidf_window", "bm25_passage"]]
     assert result.tasks.schema.field("shortcut_solved_by").type == pa.list_(pa.string())
     empty = pa.table({"masked_text": pa.array([], pa.string()), "options": pa.array([], pa.list_(pa.string())),
                       "answer": pa.array([], pa.string())})

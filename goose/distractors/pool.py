@@ -138,9 +138,10 @@ class PoolPassage:
 
 def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | None = None) -> list[Unit]:
     """The units of a passage that a wrong option may be made of: only the solution part of
-    a question + solution row (units from ``solution_start`` on), no code line that opens a
-    function or class or belongs to a docstring, and no heading, link list, citation,
-    licence or navigation text (:func:`goose.text.hygiene.junk_reason`, when available).
+    a question + solution row (units from ``solution_start`` on), no unit the segmenter
+    marked as junk (:attr:`goose.text.segment.Unit.junk`: headings, link lists, citations,
+    code fences, docstrings, ``def`` lines...), no code line that opens a function or class
+    or belongs to a docstring, and no prose that :func:`goose.text.hygiene.junk_reason` rejects.
 
     >>> text = "def f(n):\\n    '''Return n.'''\\n    if n == 0:\\n        return 1"
     >>> [text[u.start:u.end] for u in borrowable_units(text, Segmenter().units(text))]
@@ -150,7 +151,7 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
     kept = []
     in_docstring = False
     for unit in units:
-        if solution_start is not None and unit.start < solution_start:
+        if solution_start is not None and unit.start < solution_start or unit.junk is not None:
             continue
         body = text[unit.start : unit.end]
         if unit.kind == "line":

@@ -43,12 +43,13 @@ shards rather than many small ones.
 
 >>> import goose
 >>> [stage.describe() for stage in RayExecutor().plan(goose.offline_pipeline())]  # doctest: +NORMALIZE_WHITESPACE
-['cpu[PrepareText, HtmlToText, QualityFilter, SplitPassages] actors 1..auto, 0.5 CPU each',
+['cpu[PrepareText, HtmlToText, QualityFilter, SplitPassages] actors 1..auto, 0.4 CPU each',
  'stateful[MinHashDedup] actors 1, 0.1 CPU each',
- 'cpu[HeuristicMaskSpan] actors 1..auto, 0.5 CPU each',
+ 'cpu[HeuristicMaskSpan] actors 1..auto, 0.4 CPU each',
  'stateful[CorpusDistractors] actors 1, 0.1 CPU each',
- 'cpu[FilterDistractors, SelectDistractors] actors 1..auto, 0.5 CPU each',
- 'stateful[AssembleTasks] actors 1, 0.1 CPU each']
+ 'cpu[FilterDistractors, SelectDistractors] actors 1..auto, 0.4 CPU each',
+ 'stateful[AssembleTasks] actors 1, 0.1 CPU each',
+ 'cpu[ShortcutFilter, FirstSpanPerPassage] actors 1..auto, 0.4 CPU each']
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def _fixed_single_actor(resources: StageResources, what: str) -> StageResources:
 class RayExecutorConfig(BaseModel):
     """Resources of each kind of stage, and per-step overrides by step name.
 
-    The defaults fit the offline pipeline plus an LLM step on a 2-CPU Ray (CI): half a CPU
-    per CPU-stage actor, a tenth for each stateful step (a reservation, not a cap: the offline
-    pipeline has three of them, and together with its three CPU stages they fit in 2 CPUs).
+    The defaults fit the offline pipeline on a 2-CPU Ray (CI): 0.4 CPU per CPU-stage actor and
+    a tenth for each stateful step (reservations, not caps): its four CPU stages and three
+    stateful steps need 1.9 CPUs.
     On a real cluster give the CPU stages ``num_cpus=1`` and the LLM steps their GPUs.
     A CPU step named in ``steps`` runs as a stage of its own with those resources
     instead of being fused with its neighbours.
@@ -153,7 +154,7 @@ class RayExecutorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cpu: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=0.5),
+        default_factory=lambda: StageResources(num_cpus=0.4),
         description="Each stage of fused CPU steps: an autoscaling actor pool.",
     )
     stateful: StageResources = Field(
@@ -240,7 +241,7 @@ class RayExecutor:
         >>> from goose import Pipeline
         >>> config = RayExecutorConfig(steps={"QualityFilter": StageResources(actors=2, max_actors=2)})
         >>> [s.describe() for s in RayExecutor(config).plan(Pipeline([PrepareText(), QualityFilter()]))]
-        ['cpu[PrepareText] actors 1..auto, 0.5 CPU each', 'cpu[QualityFilter] actors 2, 1 CPU each']
+        ['cpu[PrepareText] actors 1..auto, 0.4 CPU each', 'cpu[QualityFilter] actors 2, 1 CPU each']
         """
         unknown = sorted(set(self.config.steps) - set(pipeline.step_names))
         if unknown:

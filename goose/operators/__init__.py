@@ -9,6 +9,7 @@ from goose.operators.corpus_distractors import CorpusDistractors
 from goose.operators.decontaminate import Decontaminate
 from goose.operators.extract_passage import ExtractPassage
 from goose.operators.filter_distractors import FilterDistractors
+from goose.operators.first_span_per_passage import FirstSpanPerPassage
 from goose.operators.heuristic_mask import HeuristicMaskSpan
 from goose.operators.html_to_text import HtmlToText
 from goose.operators.judge_distractors import JudgeDistractors
@@ -34,6 +35,7 @@ OPERATORS = {
         CorpusDistractors,
         FilterDistractors,
         SelectDistractors,
+        FirstSpanPerPassage,
         JudgeDistractors,
         AssembleTasks,
         ShortcutFilter,
@@ -59,6 +61,7 @@ __all__ = [
     "Decontaminate",
     "ExtractPassage",
     "FilterDistractors",
+    "FirstSpanPerPassage",
     "HeuristicMaskSpan",
     "HtmlToText",
     "JudgeDistractors",

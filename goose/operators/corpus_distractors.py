@@ -35,7 +35,7 @@ Output columns: ``distractors`` (list of str, preferred first), ``distractor_sou
 
 >>> op = CorpusDistractors()
 >>> op.max_perturbations, op.max_per_source, op.pool_passages
-(3, 2, 2000)
+(4, 2, 2000)
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from goose.text.perturb import document_terms, perturbations
 from goose.text.segment import Segmenter, Unit
 
 _WORDS = re.compile(r"\w+")
+_KEEP_WORDS = re.compile(r"[^\W_]+")
 CONTEXT_CHARS = 600
 """Characters on each side of the gold that count as its context when ranking spans."""
 
@@ -75,7 +76,7 @@ class CorpusDistractors(Operator):
     stateful: ClassVar[bool] = True
     version: ClassVar[str] = "2"
 
-    max_perturbations: int = Field(3, ge=0, description="Most gold perturbations per task.")
+    max_perturbations: int = Field(4, ge=0, description="Most gold perturbations per task.")
     max_second_step: int = Field(
         2, ge=0, description="Most variants of the first perturbation (two edits from the gold) per task."
     )
@@ -115,9 +116,17 @@ class CorpusDistractors(Operator):
             self._segmenter = Segmenter()
         optional = [c for c in ("solution_start", "document_id", "outside_text") if c in batch.column_names]
         rows = batch.select([*self.requires, *optional]).to_pylist()
-        unit_lists = [self._segmenter.units(row["text"]) for row in rows]
+        segmented: dict[str, list[Unit]] = {}  # a passage with several candidate spans has several rows
+        for row in rows:
+            if row["text"] not in segmented:
+                segmented[row["text"]] = self._segmenter.units(row["text"])
+        unit_lists = [segmented[row["text"]] for row in rows]
         pool = self._pool if self._pool is not None and self.pool_passages else PassagePool(max(1, len(rows)))
+        pooled: set[str] = set()
         for row, units in zip(rows, unit_lists):
+            if str(row["source_id"]) in pooled:
+                continue
+            pooled.add(str(row["source_id"]))
             passage = PoolPassage.build(
                 str(row["source_id"]), str(row.get("document_id") or row["source_id"]), str(row["domain"]),
                 row["text"], units=units, solution_start=row.get("solution_start"),
@@ -130,15 +139,17 @@ class CorpusDistractors(Operator):
         )
         for index, (row, units) in enumerate(zip(rows, unit_lists)):
             size, kind = _gold_shape(row, units)
-            rng = context.rng(self.name, row["source_id"])
+            rng = context.rng(self.name, row["source_id"], row["span_start"])
             # Term swaps draw on the document's own words, so variants stay on the passage's topic.
             around = row["text"][: row["span_start"]] + "\n" + row["text"][row["span_end"] :]
             vocabulary = document_terms("\n".join([around, *(row.get("outside_text") or [])]))
-            perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations, vocabulary=vocabulary, kind=kind)
+            keep = set(_KEEP_WORDS.findall(around.lower()))  # the passage's givens stay as they are
+            perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations, vocabulary=vocabulary,
+                                      kind=kind, keep=keep)
             if perturbed and self.max_second_step:
                 # Variants of a variant: with them the gold is not the centre of its cluster of look-alikes.
                 further = perturbations(perturbed[0][0], rng, max_variants=self.max_second_step, vocabulary=vocabulary,
-                                        kind=kind)
+                                        kind=kind, keep=keep)
                 known = {row["gold"], *(text for text, _ in perturbed)}
                 perturbed += [(text, f"{perturbed[0][1]}>{edits}") for text, edits in further if text not in known]
             borrowed = self._borrowed(row, size, kind, pool)

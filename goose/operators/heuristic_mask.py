@@ -11,7 +11,15 @@ Input columns: ``source_id``, ``text``; optional ``solution_start`` (set by the
 question + solution adapters of :mod:`goose.adapters`): the span then starts at or after
 that character offset, so the gold is part of the solution, never of the question.
 Output columns: ``gold``, ``span_start``,
-``span_end`` (character offsets of the gold in ``text``).
+``span_end`` (character offsets of the gold in ``text``), ``span_rank`` (0 for the best span).
+With ``spans_per_passage`` above 1 a passage gives up to that many rows, one per
+non-overlapping span, best first: when a later step (e.g. :class:`ShortcutFilter`) drops the
+task of the best span, :class:`FirstSpanPerPassage` keeps the next one that survived.
+
+Span choice also weighs **cohesion** (``cohesion_weight``): the share of the window's
+content words found within 300 characters around it (:func:`context_cohesion`). A span
+that restates its neighbourhood can be found by word overlap alone (the topic-matching
+shortcut the audit measures), so such spans are chosen less.
 
 Span hygiene: a window holds only content units (no heading, link list, citation,
 licence, navigation, doctest output, docstring line or ``def``/``class`` line: see
@@ -46,7 +54,7 @@ right after the mask).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import re
 
@@ -65,7 +73,8 @@ class HeuristicMaskSpan(Operator):
     """Pick the most reasoning-dense multi-unit span of each passage as the gold."""
 
     requires: ClassVar[tuple[str, ...]] = ("source_id", "text")
-    produces: ClassVar[tuple[str, ...]] = ("gold", "span_start", "span_end")
+    produces: ClassVar[tuple[str, ...]] = ("gold", "span_start", "span_end", "span_rank")
+    expands: ClassVar[bool] = True
 
     min_units: int = Field(2, ge=1, description="Fewest sentences/lines in the span.")
     max_units: int = Field(4, ge=1, description="Most sentences/lines in the span.")
@@ -73,11 +82,24 @@ class HeuristicMaskSpan(Operator):
     max_span_fraction: float = Field(0.5, gt=0, le=1, description="Largest share of the passage the span may take.")
     min_score: float = Field(0.8, description="Lowest mean reasoning score per unit of the chosen span.")
     jitter: float = Field(0.15, ge=0, description="Seeded noise added to window scores to vary choices.")
+    cohesion_weight: float = Field(
+        4, ge=0, description="Penalty per unit share of the span's content words found right around it "
+        "(words a topic-matching solver would use to find the gold); 0 turns it off.",
+    )
     repeat_similarity: float = Field(
         95.0, ge=50, le=100, description="partial_ratio (0-100) of the gold to the masked text that counts as a repeat."
     )
     answer_window: int = Field(
         200, ge=0, description="Characters after the span checked for the gold's numbers (0: no answer-after-mask check)."
+    )
+
+    kinds: list[Literal["sentence", "line"]] = Field(
+        default_factory=lambda: ["sentence", "line"], min_length=1,
+        description="Unit kinds a span may be made of: 'line' only for code tasks (never docstring prose).",
+    )
+    spans_per_passage: int = Field(
+        1, ge=1, le=8, description="Non-overlapping spans kept per passage, best first (span_rank 0, 1, ...): "
+        "alternatives for when a later step drops the first one (see FirstSpanPerPassage).",
     )
 
     _segmenter: Segmenter | None = PrivateAttr(default=None)
@@ -91,7 +113,9 @@ class HeuristicMaskSpan(Operator):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         if self._segmenter is None:
             self._segmenter = Segmenter()
-        outcomes = RowOutcomes(batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64()})
+        outcomes = RowOutcomes(
+            batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64(), "span_rank": pa.int64()}
+        )
         ids = batch.column("source_id").to_pylist()
         solution_starts = (
             batch.column("solution_start").to_pylist()
@@ -109,24 +133,27 @@ class HeuristicMaskSpan(Operator):
             # The span may not start before the solution (a question + solution row) nor at the first unit.
             start_at = solution_starts[index] or 0
             first_allowed = max(1, next((i for i, unit in enumerate(units) if unit.start >= start_at), len(units)))
-            choice = self._best_window(text, units, first_allowed, context.rng(self.name, ids[index]))
+            choice = self._best_windows(text, units, first_allowed, context.rng(self.name, ids[index]))
             if isinstance(choice, Drop):
                 outcomes.drop(index, choice.reason, choice.detail)
                 continue
-            start, end = choice
-            outcomes.keep(index, gold=text[start:end], span_start=start, span_end=end)
+            for rank, (start, end) in enumerate(choice):
+                outcomes.keep(index, gold=text[start:end], span_start=start, span_end=end, span_rank=rank)
         return outcomes.result()
 
-    def _best_window(
+    def _best_windows(
         self, text: str, units: list[Unit], first_allowed: int, rng: np.random.Generator
-    ) -> tuple[int, int] | Drop:
+    ) -> list[tuple[int, int]] | Drop:
+        """Up to ``spans_per_passage`` non-overlapping windows that pass the leak checks, best first."""
         scores = np.array([unit.score for unit in units])
         candidates: list[tuple[float, float, int, int]] = []
         for size in range(self.min_units, self.max_units + 1):
             for first in range(first_allowed, len(units) - size + 1):
                 last = first + size - 1
                 window = units[first : last + 1]
-                if len({unit.kind for unit in window}) > 1 or any(unit.junk is not None for unit in window):
+                if len({unit.kind for unit in window}) > 1 or window[0].kind not in self.kinds or any(
+                    unit.junk is not None for unit in window
+                ):
                     continue
                 start, end = units[first].start, units[last].end
                 if not self.min_span_chars <= end - start <= self.max_span_fraction * len(text):
@@ -134,21 +161,27 @@ class HeuristicMaskSpan(Operator):
                 mean = float(scores[first : last + 1].mean())
                 # Prefer 3-unit spans slightly and spans that leave context after them.
                 bonus = 0.1 * min(size, 3) + (0.1 if last < len(units) - 1 else 0.0)
-                candidates.append((mean + bonus, mean, start, end))
+                penalty = self.cohesion_weight * context_cohesion(text, start, end) if self.cohesion_weight else 0.0
+                candidates.append((mean + bonus - penalty, mean, start, end))
         if not candidates:
             return Drop(-1, "no_valid_span", f"no window of {self.min_units}-{self.max_units} units fits the length limits")
         noise = rng.uniform(0, self.jitter, size=len(candidates))
         repeated = answer_leaks = 0
+        chosen: list[tuple[int, int]] = []
         for position in np.argsort([-(c[0] + n) for c, n in zip(candidates, noise)], kind="stable"):
             _, mean, start, end = candidates[position]
-            if mean < self.min_score:
+            if mean < self.min_score or any(start < b and a < end for a, b in chosen):
                 continue
             if self._repeated(text, start, end):
                 repeated += 1
             elif self._answer_after_mask(text, start, end):
                 answer_leaks += 1
             else:
-                return (start, end)
+                chosen.append((start, end))
+                if len(chosen) == self.spans_per_passage:
+                    break
+        if chosen:
+            return chosen
         best_mean = max(c[1] for c in candidates)
         if best_mean < self.min_score:
             return Drop(-1, "no_reasoning_span", f"best span scores {best_mean:.2f} per unit, min_score is {self.min_score}")
@@ -184,6 +217,30 @@ class HeuristicMaskSpan(Operator):
 
 
 _MIN_FUZZY_CHARS = 20
+COHESION_CHARS = 300
+"""Characters on each side of a span that :func:`context_cohesion` compares it with."""
+_CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
+_COMMON = frozenset(
+    "the and for are but not you all any can had her was one our out has have him his how its may new now "
+    "old see two way who did get let put say she too use that with this from they will would there their "
+    "what when which while where been into than then them these those also each other some such only".split()
+)
+
+
+def context_cohesion(text: str, start: int, end: int) -> float:
+    """Share of the span's distinct content words that also occur within
+    :data:`COHESION_CHARS` characters around it: high for a span that restates its
+    neighbourhood (a word-overlap solver finds it), low for one that says something new.
+
+    >>> text = "The cache keeps pages. The cache keeps pages warm. Disks spin slowly."
+    >>> context_cohesion(text, 23, 50) > context_cohesion(text, 51, len(text))
+    True
+    """
+    words = {w for w in _CONTENT_WORD.findall(text[start:end].lower()) if w not in _COMMON}
+    if not words:
+        return 0.0
+    around = text[max(0, start - COHESION_CHARS) : start] + " " + text[end : end + COHESION_CHARS]
+    return len(words & set(_CONTENT_WORD.findall(around.lower()))) / len(words)
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
 
 

@@ -26,7 +26,7 @@ Cheap filters run before paid ones: task dedup and decontamination (``benchmarks
 before the probe, so no rollouts are spent on copies or contaminated tasks.
 
 >>> [op.name for op in math_pipeline().operators]  # offline
-['FromQAPairs', 'MinHashDedup', 'HeuristicMaskSpan', 'CorpusDistractors', 'FilterDistractors', 'SelectDistractors', 'AssembleTasks', 'MinHashDedup']
+['FromQAPairs', 'MinHashDedup', 'HeuristicMaskSpan', 'CorpusDistractors', 'FilterDistractors', 'SelectDistractors', 'AssembleTasks', 'ShortcutFilter', 'FirstSpanPerPassage', 'MinHashDedup']
 >>> from goose.engines import Engine
 >>> from goose.engines.testing import ScriptedBackend
 >>> [op.name for op in cyber_pipeline(Engine(ScriptedBackend(["{}"]))).operators][3:7]
@@ -48,6 +48,7 @@ from goose.operators import (
     Decontaminate,
     ExtractPassage,
     FilterDistractors,
+    FirstSpanPerPassage,
     HeuristicMaskSpan,
     HtmlToText,
     JudgeDistractors,
@@ -56,6 +57,7 @@ from goose.operators import (
     ProbeDifficulty,
     QualityFilter,
     SelectDistractors,
+    ShortcutFilter,
     SplitPassages,
 )
 from goose.operators.probe_difficulty import preset_option_orders
@@ -96,6 +98,10 @@ def sample_data_path(kind: Literal["web_pages", "qa_pairs", "code_problems", "co
         raise ValueError(f"unknown sample {kind!r}; use one of {sorted(SAMPLE_FILES)}")
     return Path(str(resources.files("goose") / "data" / SAMPLE_FILES[kind]))
 
+
+OFFLINE_SPANS = 3
+"""Candidate spans per passage offline: when the best span's task is answered by a shortcut
+solver, the next one is tried (:class:`FirstSpanPerPassage` keeps one task per passage)."""
 
 CODE_MIN_LINES = 3
 """Fewest code lines in a code task's gold span ("several consecutive lines")."""
@@ -263,7 +269,8 @@ def _mask_to_tasks(
     min_units = CODE_MIN_LINES if domain == "code" else 2
     if engine is None:
         mask: list[Operator] = [
-            HeuristicMaskSpan(min_units=min_units, max_units=max(min_units + 2, 4)),
+            HeuristicMaskSpan(min_units=min_units, max_units=max(min_units + 2, 4), spans_per_passage=OFFLINE_SPANS,
+                              kinds=["line"] if domain == "code" else ["sentence", "line"]),
             CorpusDistractors(),
         ]
     else:
@@ -273,7 +280,10 @@ def _mask_to_tasks(
         if engine is None:
             raise ValueError("judge_distractors needs an engine (the judge is an LLM); pass engine=... or drop it")
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
-    steps += [SelectDistractors(num_options=num_options), AssembleTasks(num_options=num_options)]
+    # Choose the wrong options against the shortcut solvers, then drop what they still solve (AFLite-style).
+    steps += [SelectDistractors(num_options=num_options), AssembleTasks(num_options=num_options), ShortcutFilter()]
+    if engine is None:
+        steps.append(FirstSpanPerPassage())  # the best span whose task no shortcut solver answers
     return steps
 
 

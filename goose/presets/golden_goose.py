@@ -3,7 +3,7 @@
 clean -> (noisy web text only) extract an educational passage -> dedup documents ->
 mask a reasoning span and write distractors in one structured call -> distractor quality
 filter -> (optional) LLM judge of distractors -> adversarial choice of the wrong options
-(SelectDistractors) -> assemble -> dedup tasks -> (optional)
+(SelectDistractors) -> assemble -> drop tasks a shortcut solver answers -> dedup tasks -> (optional)
 decontaminate against benchmark texts -> difficulty probe. The cheap filters (task dedup,
 decontamination) run before the probe, so no rollouts are paid for copies or contaminated tasks.
 
@@ -45,8 +45,10 @@ from goose.operators import (
     ProbeDifficulty,
     QualityFilter,
     SelectDistractors,
+    ShortcutFilter,
 )
 from goose.operators.probe_difficulty import preset_option_orders
+from goose.operators.shortcut_filter import DEFAULT_FILTER_SOLVERS
 from goose.pipeline import Operator, Pipeline
 
 
@@ -67,8 +69,12 @@ def golden_goose_pipeline(
     mask_max_tokens: int | None = None,
     probe_mode: Literal["rollouts", "logprobs"] = "rollouts",
     probe_max_tokens: int | None = None,
+    shortcut_solvers: tuple[str, ...] | list[str] | None = DEFAULT_FILTER_SOLVERS,
 ) -> Pipeline:
     """The full chain on ``engine``.
+
+    ``shortcut_solvers`` are the cheap solvers whose tasks :class:`ShortcutFilter` drops
+    (``None``: no filter; the run's audit still reports every solver).
 
     ``extract`` adds :class:`ExtractPassage` (for noisy web pages; clean passages such as
     question + solution pairs skip it). ``judge_distractors`` asks the engine whether a
@@ -97,6 +103,8 @@ def golden_goose_pipeline(
     if judge_distractors:
         steps.append(JudgeDistractors(min_distractors=num_options - 1))
     steps += [SelectDistractors(num_options=num_options), AssembleTasks(num_options=num_options)]
+    if shortcut_solvers:
+        steps.append(ShortcutFilter(solvers=list(shortcut_solvers)))
     steps.append(MinHashDedup(fields=["masked_text", "gold"]))  # before the probe: no rollouts for copies
     if benchmarks:
         steps.append(Decontaminate(benchmarks=benchmarks))

@@ -4,7 +4,9 @@ clean text -> extract HTML -> quality filter -> window long documents into passa
 whole paragraphs -> drop near-duplicate passages (MinHash)
 -> pick a reasoning span (spaCy sentencizer + heuristics) -> distractor candidates from gold
 perturbations and the nearest passages of the run -> distractor quality filter -> adversarial
-choice of the wrong options against the shortcut solvers -> tasks.
+choice of the wrong options against the shortcut solvers -> tasks -> drop the tasks that
+a shortcut solver still answers (ShortcutFilter), each passage trying up to three spans, of
+which the best surviving one is kept (FirstSpanPerPassage).
 
 >>> [op.name for op in offline_pipeline().operators][:5]
 ['PrepareText', 'HtmlToText', 'QualityFilter', 'SplitPassages', 'MinHashDedup']
@@ -19,12 +21,14 @@ from goose.operators import (
     AssembleTasks,
     CorpusDistractors,
     FilterDistractors,
+    FirstSpanPerPassage,
     HeuristicMaskSpan,
     HtmlToText,
     MinHashDedup,
     PrepareText,
     QualityFilter,
     SelectDistractors,
+    ShortcutFilter,
     SplitPassages,
 )
 from goose.pipeline import Pipeline
@@ -43,7 +47,7 @@ def sample_corpus_path() -> Path:
 def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 64) -> Pipeline:
     """The offline pipeline; ``batch_size`` is also the pool other passages' spans come from.
 
-    >>> offline_pipeline(num_options=5).operators[-1].num_options
+    >>> offline_pipeline(num_options=5).operators[-3].num_options
     5
     """
     return Pipeline(
@@ -53,11 +57,13 @@ def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 6
             QualityFilter(),
             SplitPassages(),
             MinHashDedup(),
-            HeuristicMaskSpan(),
+            HeuristicMaskSpan(spans_per_passage=3),
             CorpusDistractors(),
             FilterDistractors(min_distractors=num_options - 1),
             SelectDistractors(num_options=num_options),
             AssembleTasks(num_options=num_options),
+            ShortcutFilter(),
+            FirstSpanPerPassage(),
         ],
         seed=seed,
         batch_size=batch_size,

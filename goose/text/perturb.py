@@ -40,7 +40,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -142,6 +142,9 @@ _OPERATOR_FLIP = {"+": "-", "-": "+", "−": "+", "*": "/", "/": "*", "×": "÷"
 _PYTHON_HINT = re.compile(r"^\s*(?:def|elif|import|from|class|for .* in .*:)\b|\bNone\b|\bself\.|:\s*$", re.M)
 _BUILTINS = frozenset(dir(builtins)) | PYTHON_KEYWORDS | {"self", "cls", "true", "false", "null", "this", "var", "let",
                                                          "const", "function", "return", "new"}
+
+
+_KEEP_TOKEN = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -362,7 +365,7 @@ def _format(value: Fraction, like: _Number) -> str | None:
 class _Calculation:
     """The numbers of a prose gold and the arithmetic statements that tie them together."""
 
-    def __init__(self, gold: str) -> None:
+    def __init__(self, gold: str, keep: Collection[str] = ()) -> None:
         self.gold = gold
         self.numbers: list[_Number] = []
         for match in _NUMBER.finditer(gold):
@@ -376,7 +379,10 @@ class _Calculation:
                                         percent, not (year or leading_zero or structural)))
         self.statements = self._statements()
         derived = {self.numbers[s.result].shown for s in self.statements}
-        self.free_values = list(dict.fromkeys(n.shown for n in self.numbers if n.free and n.shown not in derived))
+        self.free_values = list(dict.fromkeys(
+            n.shown for n in self.numbers
+            if n.free and n.shown not in derived and gold[n.start : n.end].replace(",", "") not in keep
+        ))
         self.values = {n.shown for n in self.numbers}
         self.op_sites = [(s, j) for s, statement in enumerate(self.statements) for j in range(len(statement.ops))
                          if statement.ops[j][2] in _OPERATOR_FLIP]
@@ -785,8 +791,23 @@ def _range_sites(tokens: list[_Token], opening: int, out: list[_Site], used: set
 
 
 # --- the plan: sites found once, variants spliced ----------------------------------------------
+def _kept_sites(gold: str, sites: list[_Site], keep: Collection[str]) -> list[_Site]:
+    """The sites whose edit takes no ``keep`` word out of the gold: the site's text is not a
+    kept word, or the site may only become kept words."""
+    out = []
+    for site in sites:
+        words = set(_KEEP_TOKEN.findall(gold[site.start : site.end].lower()))
+        if not words & set(keep):
+            out.append(site)
+            continue
+        options = tuple(o for o in site.options if set(_KEEP_TOKEN.findall(o.lower())) <= set(keep))
+        if options:
+            out.append(_Site(site.start, site.end, options))
+    return out
+
+
 class _Plan:
-    def __init__(self, gold: str, kind: SpanKind, vocabulary: Sequence[str]) -> None:
+    def __init__(self, gold: str, kind: SpanKind, vocabulary: Sequence[str], keep: Collection[str] = ()) -> None:
         self.gold = gold
         self.kind = kind
         self.calculation: _Calculation | None = None
@@ -798,9 +819,11 @@ class _Plan:
             self.sites = _code_sites(gold, self.python, vocabulary)
         else:
             self.sites = _prose_sites(gold, vocabulary)
-            calculation = _Calculation(gold)
+            calculation = _Calculation(gold, keep)
             if calculation.free_values or calculation.op_sites:
                 self.calculation = calculation
+        if keep:
+            self.sites = {name: _kept_sites(gold, found, keep) for name, found in self.sites.items()}
         self.edits = [name for name, found in self.sites.items() if found]
         if self.calculation is not None:
             if self.calculation.free_values:
@@ -883,6 +906,7 @@ def perturbations(
     *,
     vocabulary: Sequence[str] = (),
     kind: SpanKind = "sentence",
+    keep: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """Up to ``max_variants`` distinct well-formed variants of ``gold`` as ``(text, edits)`` pairs.
 
@@ -891,15 +915,27 @@ def perturbations(
     document (see :func:`document_terms`) for term swaps. Variants are drawn with ``rng``
     (reproducible) and kept only when far enough from the gold and from each other.
 
+    ``keep`` holds lower-cased words and numbers of the passage around the gold: an edit
+    does not take such a word or number out of the gold (its replacement must be in
+    ``keep`` too), so a variant says the same things about the passage's givens as the
+    gold does and differs in what it derives from them. (Without it, a variant that
+    changes "5 red marbles" to "6" is ruled out by comparing it with the question, and a
+    topic-matching solver finds the gold.) When no edit is left under that rule, ``keep``
+    is ignored.
+
     >>> import numpy as np
     >>> perturbations("Plain words here", np.random.default_rng(0))
     []
+    >>> [t for t, _ in perturbations("So 5 * 3 = 15 and 15 + 4 = 19.", np.random.default_rng(1), keep={"5", "4"})][:2]
+    ['So 5 * 3 = 15 and 15 - 4 = 11.', 'So 5 * 6 = 30 and 30 - 4 = 26.']
     >>> perturbations("if n < 0:\\n    return None", np.random.default_rng(0), kind="line")
     [('if n <= 1:\\n    return None', 'numbers+operators'), ('if n > 1:\\n    return None', 'numbers+operators')]
     """
     if kind not in ("sentence", "line"):
         raise ValueError(f"kind must be 'sentence' or 'line', not {kind!r}")
-    plan = _Plan(gold, kind, vocabulary)
+    plan = _Plan(gold, kind, vocabulary, keep)
+    if keep and not plan.edits:
+        plan = _Plan(gold, kind, vocabulary)
     if not plan.edits or max_variants <= 0:
         return []
     # While edits are added, a cheap check (lower-cased raw text) decides when to stop; a
