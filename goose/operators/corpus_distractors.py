@@ -11,6 +11,8 @@ so that "the option on the passage's topic" is no longer the answer:
   cosine over a run-wide pool of the last ``pool_passages`` passages, same domain first;
   see :mod:`goose.distractors.pool`); for question + solution rows only solution text, for
   code only code lines, never docstrings or ``def`` lines, headings or reference lists;
+  Borrowed code lines take the passage's names (:func:`goose.distractors.names.adopt_names`),
+  so an option is not given away by using names the passage never defines;
 * **perturbations** of the gold (numbers, operators, words, negations; see
   :mod:`goose.text.perturb`), at most ``max_perturbations``, plus up to ``max_second_step``
   variants of the first one (two edits away, so the gold is not the medoid of its
@@ -50,6 +52,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
+from goose.distractors.names import adopt_names
 from goose.distractors.pool import PassagePool, PoolPassage
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 from goose.text.perturb import document_terms, perturbations
@@ -152,7 +155,7 @@ class CorpusDistractors(Operator):
                                         kind=kind, keep=keep)
                 known = {row["gold"], *(text for text, _ in perturbed)}
                 perturbed += [(text, f"{perturbed[0][1]}>{edits}") for text, edits in further if text not in known]
-            borrowed = self._borrowed(row, size, kind, pool)
+            borrowed = self._borrowed(row, units, size, kind, pool)
             decoys = (
                 perturbations(borrowed[0].text, rng, max_variants=len(perturbed), vocabulary=vocabulary, kind=kind)
                 if borrowed else []
@@ -169,10 +172,11 @@ class CorpusDistractors(Operator):
             outcomes.keep(index, distractors=texts, distractor_sources=sources)
         return outcomes.result()
 
-    def _borrowed(self, row: dict, size: int, kind: str, pool: PassagePool) -> list[_Borrowed]:
+    def _borrowed(self, row: dict, units: list[Unit], size: int, kind: str, pool: PassagePool) -> list[_Borrowed]:
         """Same-document spans first, then spans of the nearest passages, each source's spans
         ranked by words shared with the gold's context and by length closeness."""
         text, start, end = row["text"], row["span_start"], row["span_end"]
+        code = "\n".join(text[u.start : u.end] for u in units if u.kind == "line" and u.junk is None)
         gold_length = max(len(row["gold"]), 1)
         low, high = int(self.min_length_ratio * gold_length), int(self.max_length_ratio * gold_length) + 1
         context_text = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS]
@@ -200,12 +204,23 @@ class CorpusDistractors(Operator):
             for window in ranked:
                 if taken >= self.max_per_source or len(chosen) >= self.max_corpus:
                     break
+                if kind == "line":  # another function's lines, in the names of this passage's code
+                    window = adopt_names(window, code, python=_looks_python(code))
                 if window.strip() in seen or window in text:
                     continue
                 seen.add(window.strip())
                 chosen.append(_Borrowed(window, source_id, origin))
                 taken += 1
         return chosen
+
+
+def _looks_python(text: str) -> bool:
+    """Python unless the text's lines end like C, Java or JavaScript statements."""
+    return bool(_PYTHON_LINE.search(text)) or not _C_LINE.search(text)
+
+
+_PYTHON_LINE = re.compile(r"^\s*(?:def |elif |import |from \w+ import|print\()|:\s*$", re.M)
+_C_LINE = re.compile(r"[;{}]\s*$", re.M)
 
 
 def _windows(passage: PoolPassage, size: int, kind: str, low: int, high: int) -> list[str]:

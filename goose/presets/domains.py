@@ -12,7 +12,10 @@ Every preset has two variants, chosen by ``engine``:
   extraction (:class:`ExtractPassage`) first.
 * **offline** (``engine=None``): the same domain chain with no GPU, API key or download:
   :class:`HeuristicMaskSpan` picks the span, :class:`CorpusDistractors` makes distractors
-  from the gold and from other passages of the batch. There is no extraction and no probe
+  from the gold, the same document and the most similar passages of the run; then
+  :class:`SelectDistractors` chooses the wrong options against the shortcut solvers,
+  :class:`ShortcutFilter` drops the tasks they still answer and
+  :class:`FirstSpanPerPassage` keeps one task per passage. There is no extraction and no probe
   (both need a model), so offline tasks are for trying goose out, not for training.
 
 Each preset starts with the input adapter of its usual source shape (see
@@ -125,13 +128,15 @@ def cyber_pipeline(
     """Cybersecurity tasks from noisy web pages (WARC-like ``url`` + ``html`` records).
 
     Steps: :class:`FromWebDocuments` -> :class:`HtmlToText` -> :class:`QualityFilter`
-    (pages with fewer than ``min_keyword_hits`` hits of ``keywords`` are dropped as
+    (pages with fewer than ``min_keyword_hits`` hits of ``keywords``, inflections counted, or
+    fewer than :data:`CYBER_MIN_KEYWORD_DENSITY` hits per 1,000 words are dropped as
     ``no_domain_match``; the rest become domain ``cyber``) -> :class:`SplitPassages` (long
     pages become up to three passages of whole paragraphs) -> with an engine,
     :class:`ExtractPassage` -> :class:`MinHashDedup` -> mask + distract ->
     :class:`FilterDistractors` -> (``judge_distractors``) :class:`JudgeDistractors` ->
-    :class:`AssembleTasks` -> task dedup -> (``benchmarks``) :class:`Decontaminate` -> with
-    an engine and ``probe_rollouts`` (``None``: no probe), :class:`ProbeDifficulty`.
+    :class:`SelectDistractors` -> :class:`AssembleTasks` -> :class:`ShortcutFilter` ->
+    (offline) :class:`FirstSpanPerPassage` -> task dedup -> (``benchmarks``)
+    :class:`Decontaminate` -> with an engine and ``probe_rollouts`` (``None``: no probe), :class:`ProbeDifficulty`.
 
     >>> cyber_pipeline().operators[2].domain_keywords["cyber"][:2]
     ['access control', 'attacker']

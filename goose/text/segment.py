@@ -293,17 +293,17 @@ def line_roles(lines: list[str]) -> list[LineRole]:
             roles.append("fence")
             in_fence = not in_fence
             continue
+        opener = _TRIPLE_QUOTE.match(stripped)
+        if opener:  # a docstring, inside a code fence too
+            roles.append("docstring")
+            if stripped.count(opener.group(1)) % 2 == 1:
+                quote = opener.group(1)
+            continue
         if in_fence:
             roles.append("code")
             continue
         if _TABLE_ROW.match(stripped):
             roles.append("fence")  # a markdown table row: markup, never part of a span
-            continue
-        opener = _TRIPLE_QUOTE.match(stripped)
-        if opener:
-            roles.append("docstring")
-            if stripped.count(opener.group(1)) % 2 == 1:
-                quote = opener.group(1)
             continue
         if in_session and stripped == "...":  # the elided middle of a traceback
             roles.append("doctest_output")
