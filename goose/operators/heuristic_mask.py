@@ -64,7 +64,7 @@ from pydantic import Field, PrivateAttr, model_validator
 from rapidfuzz import fuzz
 
 from goose.options import normalize_for_comparison
-from goose.pipeline.operator import BatchResult, Drop, Operator, RowOutcomes, RunContext
+from goose.pipeline.operator import BatchResult, Drop, Operator, RowOutcomes, RunContext, column_or_nulls
 from goose.question import MASK_TOKEN
 from goose.text.segment import Segmenter, Unit
 
@@ -117,11 +117,7 @@ class HeuristicMaskSpan(Operator):
             batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64(), "span_rank": pa.int64()}
         )
         ids = batch.column("source_id").to_pylist()
-        solution_starts = (
-            batch.column("solution_start").to_pylist()
-            if "solution_start" in batch.column_names
-            else [None] * batch.num_rows
-        )
+        solution_starts = column_or_nulls(batch, "solution_start")
         for index, text in enumerate(batch.column("text").to_pylist()):
             if MASK_TOKEN in text:
                 outcomes.drop(index, "mask_token_in_text", f"the passage already contains {MASK_TOKEN}")

@@ -124,7 +124,7 @@ from goose.engines.structured import retry_request
 from goose.operators.corpus_distractors import CorpusDistractors
 from goose.operators.filter_distractors import FilterDistractors
 from goose.options import normalize_for_comparison
-from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext, column_or_nulls
 from goose.prompts import Prompt, load_prompt
 from goose.question import MASK_TOKEN
 from goose.text.segment import Segmenter, Unit, spread_pick, tile_windows
@@ -309,9 +309,7 @@ class MaskReasoningSpan(Operator):
             },
         )
         rows = batch.select(["source_id", "domain", "text"]).to_pylist()
-        solution_starts: list[int | None] = (
-            batch.column("solution_start").to_pylist() if "solution_start" in batch.column_names else [None] * len(rows)
-        )
+        solution_starts: list[int | None] = column_or_nulls(batch, "solution_start")
         asked: list[int] = []
         for index, row in enumerate(rows):
             if not isinstance(row["text"], str) or not row["text"].strip():

@@ -40,7 +40,7 @@ from typing import ClassVar
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext, column_or_nulls
 from goose.text.passages import split_document
 
 PASSAGE_TYPES: dict[str, pa.DataType] = {
@@ -87,11 +87,7 @@ class SplitPassages(Operator):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         outcomes = RowOutcomes(batch, types=PASSAGE_TYPES)
         ids = batch.column("source_id").to_pylist()
-        solution_starts = (
-            batch.column("solution_start").to_pylist()
-            if "solution_start" in batch.column_names
-            else [None] * batch.num_rows
-        )
+        solution_starts = column_or_nulls(batch, "solution_start")
         for index, text in enumerate(batch.column("text").to_pylist()):
             text = text or ""
             document_id = str(ids[index])

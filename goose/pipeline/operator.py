@@ -205,6 +205,16 @@ class Operator(BaseModel, ABC):
             raise TypeError(f"{self.name} keeps no state between batches but was given checkpoints to restore")
 
 
+def column_or_nulls(batch: pa.Table, name: str) -> list[Any]:
+    """The values of column ``name`` of ``batch``, or ``None`` per row when it has no such
+    column (an optional input, e.g. ``solution_start``).
+
+    >>> column_or_nulls(pa.table({"a": [1, 2]}), "b")
+    [None, None]
+    """
+    return batch.column(name).to_pylist() if name in batch.column_names else [None] * batch.num_rows
+
+
 class RowOutcomes:
     """Collects per-row decisions of an operator and turns them into a :class:`BatchResult`.
 

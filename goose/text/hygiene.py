@@ -88,7 +88,8 @@ _CITATION_WEAK = (
     re.compile(r"[\"“][^\"”]{8,}[\"”]"),  # a quoted title
 )
 
-_DOCTEST_PROMPT = re.compile(r"^\s*(?:>>>|\.\.\.)(?:\s|$)")
+DOCTEST_PROMPT = re.compile(r"^\s*(?:>>>|\.\.\.)(?:\s|$)")
+"""A doctest or interactive-session prompt line (``>>>`` or ``...``)."""
 _NOTEBOOK_OUTPUT = re.compile(r"^\s*Out\s*\[\d*\]\s*:")
 
 _NAVIGATION_LINE = re.compile(
@@ -134,7 +135,7 @@ def is_heading(line: str) -> bool:
         return bool(_heading_title(text))
     if _BULLET.match(text) and not _NUMBERING.match(text):
         return False
-    if _DOCTEST_PROMPT.match(text) or _URL.search(text):
+    if DOCTEST_PROMPT.match(text) or _URL.search(text):
         return False
     numbered = bool(re.match(r"^(?:(?:chapter|section|part|appendix)\s+)?\d+(?:\.\d+)*\.?\s+\S", text, re.I))
     title = _heading_title(text)
@@ -228,7 +229,7 @@ def _doctest_share(lines: list[str]) -> tuple[int, int]:
     prompts = outputs = 0
     in_session = False
     for line in lines:
-        if _DOCTEST_PROMPT.match(line):
+        if DOCTEST_PROMPT.match(line):
             prompts += 1
             in_session = True
         elif _NOTEBOOK_OUTPUT.match(line):

@@ -35,7 +35,7 @@ from typing import Literal
 
 import spacy
 
-from goose.text.hygiene import is_boilerplate_heading, is_heading, junk_reason
+from goose.text.hygiene import DOCTEST_PROMPT, is_boilerplate_heading, is_heading, junk_reason
 
 UnitKind = Literal["sentence", "line"]
 LineRole = Literal["blank", "code", "docstring", "doctest_output", "fence", "heading", "prose"]
@@ -51,7 +51,6 @@ _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:%|\b)")
 _EQUATION = re.compile(r"[=<>≤≥≠≈]|\s[+\-*/×÷^]\s|\d\s*[+\-*/×÷^]\s*\d")
 
 # --- code or prose ---------------------------------------------------------------------------
-_DOCTEST_PROMPT = re.compile(r"^\s*(?:>>>|\.\.\.)(?:\s|$)")
 _CODE_FENCE = re.compile(r"^\s*(?:```|~~~)")
 _TABLE_ROW = re.compile(r"^\|.*\|$")
 _TRIPLE_QUOTE = re.compile(r"[rRbBuUfF]{0,2}(\"\"\"|''')")
@@ -104,7 +103,7 @@ def looks_like_code(line: str) -> bool:
     body = line.strip()
     if not body:
         return False
-    if _DOCTEST_PROMPT.match(line):
+    if DOCTEST_PROMPT.match(line):
         return True
     plain = _plain_word_share(body)
     if body[0].isupper() and _SENTENCE_END.search(body) and plain >= 0.5:
@@ -308,7 +307,7 @@ def line_roles(lines: list[str]) -> list[LineRole]:
         if in_session and stripped == "...":  # the elided middle of a traceback
             roles.append("doctest_output")
             continue
-        if _DOCTEST_PROMPT.match(body):
+        if DOCTEST_PROMPT.match(body):
             roles.append("code")
             in_session = True
             continue
