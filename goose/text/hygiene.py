@@ -55,9 +55,16 @@ _BOILERPLATE_TITLE = re.compile(
     r"acknowledg(?:e)?ments?|credits|authors?|about the authors?|related (?:articles|pages|links|topics|reading)|"
     r"change ?logs?|changes|release notes|version history|history of changes|what'?s new|"
     r"reporting bugs|colophon|sponsors?|downloads?|site map|sitemap|menu|main menu|"
-    r"other (?:resources|links)|external resources|online resources|additional resources)$"
+    r"other (?:resources|links)|external resources|online resources|additional resources|"
+    r"observed examples|known (?:vulnerabilities|cves)|affected (?:versions|products))$"
 )
 
+_CHANGELOG_LINE = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:(?:changed|new|added|deprecated|removed) (?:in|since) version\b|"
+    r"\.\. (?:versionchanged|versionadded|deprecated)::|(?:fixme|todo|xxx)\b)",
+    re.IGNORECASE,
+)
+_IDENTIFIER_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:CVE|CWE|CAPEC|GHSA|RHSA|DSA|USN|MS\d\d|BID|OSVDB)[-‑]\S+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•·◦▪‣+]|\d+[.)]|[a-z][.)])\s+")
 
@@ -254,6 +261,11 @@ def junk_reason(text: str) -> str | None:
       makes up at least half of the lines, or the text is an ``Out[3]:`` notebook output;
     * ``link_list``: most lines are bullets of links or short titles, or the text is
       mostly URLs;
+    * ``changelog``: version notes ("Changed in version 3.8: ...", "New in version",
+      "Deprecated since version") and work notes ("FIXME", "TODO", "XXX") on at least half
+      of the lines;
+    * ``identifier_list``: most lines start with an identifier such as ``CVE-2021-1234``
+      (lists of advisories or known issues: facts to look up, not reasoning);
     * ``heading``: every line is a heading (or an underline).
 
     >>> junk_reason("## See also")
@@ -268,6 +280,8 @@ def junk_reason(text: str) -> str | None:
     'navigation'
     >>> junk_reason("Since 5! = 120, the product has 3 trailing zeros.") is None
     True
+    >>> junk_reason("Changed in version 3.8: Added the mtime parameter."), junk_reason("CVE-2021-1234: a crafted request.")
+    ('changelog', 'identifier_list')
     """
     lines = _lines(text)
     if not lines:
@@ -286,6 +300,10 @@ def junk_reason(text: str) -> str | None:
         return "link_list"
     if len(lines) == 1 and _BULLET.match(lines[0]) and _is_link_item(lines[0]):
         return "link_list"
+    if sum(bool(_CHANGELOG_LINE.match(line)) for line in lines) >= half:
+        return "changelog"
+    if sum(bool(_IDENTIFIER_LINE.match(line)) for line in lines) >= half:
+        return "identifier_list"
     if all(is_heading(line) for line in lines):
         return "heading"
     return None
