@@ -115,7 +115,21 @@ def test_select_distractors_beats_the_length_and_topic_solvers() -> None:
         "Dough rises.", "The server closes the connection after the request.", "Yeast feeds on sugar in the flour.",
     ], distractor_sources=[f"s{i}" for i in range(8)])
     out = Pipeline([SelectDistractors(num_options=5)]).run([row]).tasks.to_pylist()[0]
-    assert len(out["distractors"]) == 4 and all(" | close to gold on " in s for s in out["distractor_sources"])
+    assert len(out["distractors"]) == 4 and all(" | " in s for s in out["distractor_sources"])  # why it was chosen
     masked = text.replace(gold, "[MASK]")
     solvers = [solver_by_name(n) for n in ("longest", "shortest", "tfidf_passage", "word_overlap")]
     assert solved_by(solvers, masked, gold, out["distractors"]) == []
+
+
+def test_select_distractors_keeps_the_gold_off_the_centre_of_its_look_alikes() -> None:
+    text = TOPICS["tls"]
+    gold = "It rejects an expired certificate."
+    look_alikes = ["It accepts an expired certificate.", "It rejects a revoked certificate.",
+                   "It rejects an expired key.", "It logs an expired certificate."]
+    others = ["The user closes the browser tab.", "Dough rises in a warm room.", "The cache keeps old pages.",
+              "Packets cross the network slowly.", "The clock drifts by a second."]
+    row = _row("tls", text, gold, distractors=look_alikes + others, distractor_sources=[f"s{i}" for i in range(9)])
+    out = Pipeline([SelectDistractors(num_options=5, solvers=["centroid", "longest", "shortest"])]).run([row])
+    chosen = out.tasks.to_pylist()[0]["distractors"]
+    masked = text.replace(gold, "[MASK]")
+    assert solved_by([solver_by_name("centroid")], masked, gold, chosen) == []

@@ -36,7 +36,8 @@ from pydantic import Field, field_validator
 
 from goose.audit.solvers import solver_by_name
 from goose.audit.text_features import BatchFeatures
-from goose.distractors.selection import choose_from_scores
+from goose.distractors.selection import Choice, choose_from_scores
+from goose.options import similarity_matrix
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 from goose.question import MASK_TOKEN
 
@@ -85,17 +86,52 @@ class SelectDistractors(Operator):
         solvers = [s for s in solvers if s.unavailable_reason() is None]
         per_solver = [features.split(s.score_features(features)) for s in solvers]
         k = self.num_options - 1
+        choices = []
         for index, row in enumerate(rows):
             candidates = row["distractors"] or []
-            sources = row["distractor_sources"] or [""] * len(candidates)
             scores = np.vstack([scores[index] for scores in per_solver]) if per_solver else np.zeros((0, len(candidates) + 1))
-            choice = choose_from_scores(
+            choices.append(choose_from_scores(
                 scores, [s.name for s in solvers], k=k, rng=context.rng(self.name, row.get("source_id"), row["gold"]),
                 max_rounds=self.max_rounds,
-            )
+            ))
+        if "centroid" in self.solvers:
+            self._away_from_the_centre(rows, masked, choices)
+        for index, (row, choice) in enumerate(zip(rows, choices)):
+            candidates = row["distractors"] or []
+            sources = row["distractor_sources"] or [""] * len(candidates)
             outcomes.keep(
                 index,
                 distractors=[candidates[i] for i in choice.indices],
                 distractor_sources=[f"{sources[i]} | {why}" for i, why in zip(choice.indices, choice.why)],
             )
         return outcomes.result()
+
+    @staticmethod
+    def _away_from_the_centre(rows: list[dict], masked: list[str], choices: list[Choice], rounds: int = 3) -> None:
+        """The ``centroid`` solver depends on the whole option set, so the choice scored it on
+        every candidate; here it is checked on the chosen set. Where the gold is the option
+        most like the others (the centre of its own look-alikes), the chosen option closest to
+        the gold is swapped for the first unchosen candidate less close to it than the chosen
+        ones are on average, up to ``rounds`` times."""
+        centroid = solver_by_name("centroid")
+        for _ in range(rounds):
+            sets = [[row["gold"], *[(row["distractors"] or [])[i] for i in choice.indices]]
+                    for row, choice in zip(rows, choices)]
+            scores = centroid.score_batch(masked, sets)
+            changed = False
+            for row, choice, options, score in zip(rows, choices, sets, scores):
+                top = score.max()
+                if len(options) < 2 or score[0] < top or int((score == top).sum()) > 1:
+                    continue
+                candidates = row["distractors"] or []
+                to_gold = similarity_matrix([row["gold"]], candidates)[0]
+                slot = int(np.argmax(to_gold[choice.indices]))
+                typical = float(np.mean(to_gold[choice.indices]))
+                spare = [i for i in range(len(candidates)) if i not in choice.indices and to_gold[i] < typical]
+                if not spare:
+                    continue
+                choice.indices[slot] = spare[0]
+                choice.why[slot] = "swapped in: the gold was the centre of the chosen options"
+                changed = True
+            if not changed:
+                break

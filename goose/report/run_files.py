@@ -9,7 +9,7 @@ name the columns they need and get bounded record batches.
 >>> _ = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False)
 >>> run = RunFiles.open(out)
 >>> run.summary["rows_in"], run.task_rows
-(48, 31)
+(48, 30)
 """
 
 from __future__ import annotations
