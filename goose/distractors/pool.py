@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
+from goose.text.hygiene import junk_reason
 from goose.text.segment import Segmenter, Unit
 
 HASH_BITS = 18
@@ -141,13 +142,12 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
     a question + solution row (units from ``solution_start`` on), no unit the segmenter
     marked as junk (:attr:`goose.text.segment.Unit.junk`: headings, link lists, citations,
     code fences, docstrings, ``def`` lines...), no code line that opens a function or class
-    or belongs to a docstring, and no prose that :func:`goose.text.hygiene.junk_reason` rejects.
+    or belongs to a docstring, and no sentence that :func:`goose.text.hygiene.junk_reason` rejects.
 
     >>> text = "def f(n):\\n    '''Return n.'''\\n    if n == 0:\\n        return 1"
     >>> [text[u.start:u.end] for u in borrowable_units(text, Segmenter().units(text))]
     ['if n == 0:', 'return 1']
     """
-    junk = _junk_reason()
     kept = []
     in_docstring = False
     for unit in units:
@@ -161,18 +161,10 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
                 continue
             if _DEF_LINE.match(body) or _DOCSTRING_LINE.match(body):
                 continue
-        elif junk is not None and junk(body):
+        elif junk_reason(body):
             continue
         kept.append(unit)
     return kept
-
-
-def _junk_reason():  # noqa: ANN202 - the hygiene rules live in goose.text.hygiene when installed
-    try:
-        from goose.text.hygiene import junk_reason
-    except ImportError:  # pragma: no cover - hygiene rules not present in this build
-        return None
-    return junk_reason
 
 
 class PassagePool:
@@ -239,11 +231,20 @@ class PassagePool:
 
     def nearest(self, query: str, k: int, *, exclude: str | None = None, domain: str | None = None) -> list[int]:
         """Pool positions of the ``k`` passages most similar to ``query``, best first; never the
-        passage whose source id is ``exclude``; with ``domain``, passages of that domain only."""
+        passage whose source id is ``exclude``. With ``domain``, passages of that domain come
+        first; when there are fewer than ``k`` of them, the ``k`` best of any domain that are not
+        among them follow."""
         scores = self.similarities(query)
-        allowed = np.array(
-            [p.source_id != exclude and (domain is None or p.domain == domain) for p in self.passages], dtype=bool
-        )
+        other = np.array([p.source_id != exclude for p in self.passages], dtype=bool)
+        if domain is None:
+            return self._best(scores, other, k)
+        found = self._best(scores, other & np.array([p.domain == domain for p in self.passages], dtype=bool), k)
+        if len(found) < k:
+            found += [i for i in self._best(scores, other, k) if i not in found]
+        return found
+
+    @staticmethod
+    def _best(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
         order = np.argsort(-np.where(allowed, scores, -np.inf), kind="stable")
         return [int(i) for i in order[: min(k, int(allowed.sum()))]]
 

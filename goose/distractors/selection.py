@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from goose.audit.solvers import tie_credits
+
 FAMILIES: dict[str, str] = {
     "word_overlap": "topic", "tfidf_passage": "topic", "tfidf_window": "topic", "bm25_passage": "topic",
     "embedding": "topic", "longest": "length", "shortest": "length_inverse",
@@ -58,8 +60,9 @@ ORDER_WEIGHT = 0.02
 @dataclass
 class Choice:
     """The chosen candidates (indices into the candidate list, in candidate order), per chosen
-    candidate the solvers on whose score it is closest to the gold (``why``), and the solvers
-    that still solve the final option set (``solved_by``; empty when none does)."""
+    candidate the solvers on whose score it is closest to the gold (``why``), and (from
+    :func:`choose_distractors`) the solvers that still solve the final option set
+    (``solved_by``; empty when none does)."""
 
     indices: list[int]
     why: list[str] = field(default_factory=list)
@@ -78,9 +81,10 @@ def choose_distractors(
 ) -> Choice:
     """Choose ``k`` of ``candidates`` for one task; see the module docstring."""
     scores = [solver.score_batch([masked_text], [[gold, *candidates]])[0] for solver in solvers]
-    return choose_from_scores(np.vstack(scores) if scores else np.zeros((0, len(candidates) + 1)),
-                              [s.name for s in solvers], k=k, rng=rng, max_rounds=max_rounds, candidates=candidates,
-                              masked_text=masked_text, gold=gold, solvers=solvers)
+    choice = choose_from_scores(np.vstack(scores) if scores else np.zeros((0, len(candidates) + 1)),
+                                [s.name for s in solvers], k=k, rng=rng, max_rounds=max_rounds)
+    choice.solved_by = solved_by(solvers, masked_text, gold, [candidates[i] for i in choice.indices])
+    return choice
 
 
 def choose_from_scores(
@@ -90,10 +94,6 @@ def choose_from_scores(
     k: int,
     rng: np.random.Generator,
     max_rounds: int = 30,
-    candidates: Sequence[str] | None = None,
-    masked_text: str | None = None,
-    gold: str | None = None,
-    solvers: Sequence = (),
 ) -> Choice:
     """The choice from a precomputed ``scores`` matrix (solvers x options, the gold first).
 
@@ -104,8 +104,7 @@ def choose_from_scores(
     """
     n = scores.shape[1] - 1
     if n <= k:
-        chosen = list(range(n))
-        return Choice(chosen, ["only candidate"] * n, _check(solvers, masked_text, gold, candidates, chosen))
+        return Choice(list(range(n)), ["only candidate"] * n)
     gold_scores = scores[:, :1]
     above = (scores[:, 1:] > gold_scores) + 0.5 * (scores[:, 1:] == gold_scores)  # solvers x candidates
     spread = scores.max(axis=1, keepdims=True) - scores.min(axis=1, keepdims=True)
@@ -142,7 +141,7 @@ def choose_from_scores(
     for i in chosen:
         closest = [names[s] for s in np.argsort(distance[:, i], kind="stable")[:2]] if len(names) else []
         why.append("close to gold on " + ", ".join(closest) if closest else "in order")
-    return Choice(chosen, why, _check(solvers, masked_text, gold, candidates, chosen))
+    return Choice(chosen, why)
 
 
 def _targets(names: Sequence[str], k: int, rng: np.random.Generator) -> np.ndarray:
@@ -162,13 +161,6 @@ def _targets(names: Sequence[str], k: int, rng: np.random.Generator) -> np.ndarr
     return np.array(targets, dtype=np.float64)
 
 
-def _check(solvers: Sequence, masked_text: str | None, gold: str | None, candidates: Sequence[str] | None,
-           chosen: list[int]) -> list[str]:
-    if not solvers or masked_text is None or gold is None or candidates is None:
-        return []
-    return solved_by(solvers, masked_text, gold, [candidates[i] for i in chosen])
-
-
 def solved_by(solvers: Sequence, masked_text: str, gold: str, wrong: Sequence[str]) -> list[str]:
     """Names of the solvers whose unique top option, among the gold and ``wrong``, is the gold.
 
@@ -177,10 +169,5 @@ def solved_by(solvers: Sequence, masked_text: str, gold: str, wrong: Sequence[st
     ['longest']
     """
     options = [gold, *wrong]
-    names = []
-    for solver in solvers:
-        scores = solver.score_batch([masked_text], [options])[0]
-        top = scores.max()
-        if scores[0] == top and int((scores == top).sum()) == 1:
-            names.append(solver.name)
-    return names
+    return [solver.name for solver in solvers
+            if tie_credits(solver.score_batch([masked_text], [options]), [0])[1][0]]

@@ -55,11 +55,10 @@ from pydantic import Field, PrivateAttr
 from goose.distractors.names import adopt_names
 from goose.distractors.pool import PassagePool, PoolPassage
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
-from goose.text.perturb import document_terms, perturbations
+from goose.text.perturb import document_terms, keep_words, perturbations
 from goose.text.segment import Segmenter, Unit
 
 _WORDS = re.compile(r"\w+")
-_KEEP_WORDS = re.compile(r"[^\W_]+")
 CONTEXT_CHARS = 600
 """Characters on each side of the gold that count as its context when ranking spans."""
 
@@ -146,7 +145,7 @@ class CorpusDistractors(Operator):
             # Term swaps draw on the document's own words, so variants stay on the passage's topic.
             around = row["text"][: row["span_start"]] + "\n" + row["text"][row["span_end"] :]
             vocabulary = document_terms("\n".join([around, *(row.get("outside_text") or [])]))
-            keep = set(_KEEP_WORDS.findall(around.lower()))  # the passage's givens stay as they are
+            keep = keep_words(around)  # the passage's givens stay as they are
             perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations, vocabulary=vocabulary,
                                       kind=kind, keep=keep)
             if perturbed and self.max_second_step:
@@ -189,8 +188,6 @@ class CorpusDistractors(Operator):
             sources.append(("same_doc", document, _windows(part, size, kind, low, high)))
         masked = text[:start] + " " + text[end:]
         nearest = pool.nearest(masked, self.nearest_passages, exclude=own_id, domain=str(row["domain"]))
-        if len(nearest) < self.nearest_passages:
-            nearest += [i for i in pool.nearest(masked, self.nearest_passages, exclude=own_id) if i not in nearest]
         same_doc = [i for i in range(len(pool)) if pool.passages[i].document_id == document and pool.passages[i].source_id != own_id]
         for position in same_doc + [i for i in nearest if i not in same_doc]:
             passage = pool.passages[position]

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from goose.audit.solvers import solver_by_name
+from goose.audit.solvers import solver_by_name, tie_credits
 from goose.audit.text_features import BatchFeatures
 from goose.distractors.selection import Choice, choose_from_scores
 from goose.options import similarity_matrix
@@ -117,11 +117,10 @@ class SelectDistractors(Operator):
         for _ in range(rounds):
             sets = [[row["gold"], *[(row["distractors"] or [])[i] for i in choice.indices]]
                     for row, choice in zip(rows, choices)]
-            scores = centroid.score_batch(masked, sets)
+            _, solved = tie_credits(centroid.score_batch(masked, sets), [0] * len(sets))
             changed = False
-            for row, choice, options, score in zip(rows, choices, sets, scores):
-                top = score.max()
-                if len(options) < 2 or score[0] < top or int((score == top).sum()) > 1:
+            for row, choice, options, gold_is_centre in zip(rows, choices, sets, solved):
+                if len(options) < 2 or not gold_is_centre:
                     continue
                 candidates = row["distractors"] or []
                 to_gold = similarity_matrix([row["gold"]], candidates)[0]

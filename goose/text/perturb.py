@@ -147,6 +147,16 @@ _BUILTINS = frozenset(dir(builtins)) | PYTHON_KEYWORDS | {"self", "cls", "true",
 _KEEP_TOKEN = re.compile(r"[^\W_]+")
 
 
+def keep_words(text: str) -> set[str]:
+    """The lower-cased words and numbers of ``text``, as ``perturbations(..., keep=...)``
+    compares them: pass the passage around the gold to keep its givens unchanged.
+
+    >>> sorted(keep_words("Adult tickets cost $12; 80 were sold."))
+    ['12', '80', 'adult', 'cost', 'sold', 'tickets', 'were']
+    """
+    return set(_KEEP_TOKEN.findall(text.lower()))
+
+
 @dataclass(frozen=True)
 class _Site:
     """One place an edit may change: ``gold[start:end]`` becomes one of ``options``."""
@@ -796,11 +806,11 @@ def _kept_sites(gold: str, sites: list[_Site], keep: Collection[str]) -> list[_S
     kept word, or the site may only become kept words."""
     out = []
     for site in sites:
-        words = set(_KEEP_TOKEN.findall(gold[site.start : site.end].lower()))
+        words = keep_words(gold[site.start : site.end])
         if not words & set(keep):
             out.append(site)
             continue
-        options = tuple(o for o in site.options if set(_KEEP_TOKEN.findall(o.lower())) <= set(keep))
+        options = tuple(o for o in site.options if keep_words(o) <= set(keep))
         if options:
             out.append(_Site(site.start, site.end, options))
     return out
