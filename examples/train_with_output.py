@@ -67,14 +67,18 @@ def main(out_dir: Path) -> None:
     assert verl_scores == [1.0, 0.0], verl_scores
 
     print(f"""
-Train with verl (on a GPU machine, verl installed):
+Train with verl (on a GPU machine, verl installed; verl <= 0.7.0: drop the 'reward.' prefix):
   python -m verl.trainer.main_ppo algorithm.adv_estimator=grpo \\
     data.train_files={train_path} data.val_files={val_path} \\
-    custom_reward_function.path={goose.export.verl.__file__} custom_reward_function.name=compute_score ...
+    data.max_prompt_length=2048 data.filter_overlong_prompts=True \\
+    reward.custom_reward_function.path=pkg://goose.export.verl reward.custom_reward_function.name=compute_score ...
 
 Train with TRL:
   GRPOTrainer(model=..., reward_funcs=goose.reward.trl_reward,
-              train_dataset=goose.export.to_trl(goose.export.read_tasks("{out_dir / 'tasks.parquet'}")), ...)""")
+              train_dataset=goose.export.to_trl(goose.export.read_tasks("{out_dir / 'tasks.parquet'}")), ...)
+
+From a run folder, 'goose export RUN_DIR --format verl|trl|hf|jsonl' writes the train and
+validation files (split by task id) and a dataset card; see docs/training.md.""")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A config names its input, the seed and batch size, and either a ready preset or the
 operators in order, each with its parameters::
 
-    input: data/passages.jsonl      # one path or a list; relative to this file
+    input: data/passages.jsonl      # a path, URL, glob or folder, or a list; relative to this file
     seed: 0
     batch_size: 64
     operators:
@@ -23,6 +23,14 @@ model of its own::
     preset: math
     preset_options: {num_options: 9, adapter: {question_column: problem}}
 
+The input may be files anywhere fsspec reaches, with options, or a Hugging Face dataset
+(see :class:`~goose.pipeline.sources.FileInput` and :class:`~goose.pipeline.sources.DatasetInput`)::
+
+    input: data/*.jsonl.gz                                  # a glob; .gz/.bz2/.xz/.zst inferred
+    input: {path: s3://bucket/corpus/, storage_options: {endpoint_url: "http://127.0.0.1:9000"}}
+    input: {dataset: HuggingFaceFW/fineweb-edu, config: sample-10BT, split: train, streaming: true,
+            revision: main, columns: {text: text, id: id}} # columns: goose name -> dataset column
+
 Pipelines with LLM steps add an ``engine`` (see :class:`goose.engines.EngineConfig`)::
 
     engine:
@@ -40,13 +48,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -55,6 +65,7 @@ from pydantic import (
 from goose.engines import Engine, EngineConfig
 from goose.operators import OPERATORS
 from goose.pipeline import Operator, Pipeline
+from goose.pipeline.sources import DatasetInput, FileInput
 from goose.presets import (
     code_pipeline,
     cyber_pipeline,
@@ -76,6 +87,33 @@ PRESETS: dict[str, Callable[..., Pipeline]] = {"offline": offline_pipeline, **DO
 """Preset builders by name."""
 
 
+def _input_kind(value: Any) -> str | None:
+    """Which input model a YAML ``input:`` mapping means (None: neither, an error)."""
+    if isinstance(value, (FileInput, DatasetInput)):
+        return "dataset" if isinstance(value, DatasetInput) else "path"
+    if isinstance(value, dict):
+        return "dataset" if "dataset" in value else "path" if "path" in value else None
+    return None
+
+
+def _is_url(path: str) -> bool:
+    """Whether ``path`` names a protocol (``s3://``, ``hf://``, ``file://``)."""
+    return "://" in path
+
+
+def _resolved_files(data_files: Any, base: Path) -> Any:
+    """``data_files`` (a path, a list, or lists by split) with local relative paths resolved against ``base``."""
+    if isinstance(data_files, dict):
+        return {split: _resolved_files(value, base) for split, value in data_files.items()}
+    if isinstance(data_files, list):
+        return [_resolved_files(value, base) for value in data_files]
+    return data_files if _is_url(data_files) else _resolved(data_files, base)
+
+
+def _resolved(path: str, base: Path) -> str:
+    return str(Path(path).expanduser()) if Path(path).expanduser().is_absolute() else str(base / path)
+
+
 class ConfigError(ValueError):
     """A run config that cannot be used; the message says which key and what to change."""
 
@@ -85,9 +123,14 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: str | list[str] = Field(description="Input path(s): .jsonl or .parquet, relative to the config file.")
-    seed: int = Field(0, description="Run seed: same input, config and seed give the same tasks.")
-    batch_size: int = Field(64, ge=1, description="Rows per batch (also the distractor pool size offline).")
+    input: Annotated[
+        Union[Annotated[FileInput, Tag("path")], Annotated[DatasetInput, Tag("dataset")]],
+        Discriminator(_input_kind, custom_error_type="input_kind",
+                      custom_error_message="give a path (or list of paths), {path: ..., storage_options: ...} for "
+                                           "files, or {dataset: NAME_OR_FOLDER, split: ...} for a datasets dataset"),
+    ] = Field(description="Input files (paths, URLs, globs, folders; relative to the config file) or a dataset.")
+    seed: int = Field(0, strict=True, description="Run seed: same input, config and seed give the same tasks.")
+    batch_size: int = Field(64, ge=1, strict=True, description="Rows per batch (also the distractor pool size offline).")
     preset: str | None = Field(None, description=f"A ready pipeline: one of {sorted(PRESETS)}.")
     preset_options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the preset.")
     operators: list[dict[str, dict[str, Any] | None]] | None = Field(
@@ -97,6 +140,11 @@ class RunConfig(BaseModel):
     engines: dict[str, EngineConfig] = Field(
         default_factory=dict, description="Engines for other roles, e.g. {probe: {...}} for ProbeDifficulty(engine_role: probe)."
     )
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _paths_are_files(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, (str, list)) else value
 
     @field_validator("preset")
     @classmethod
@@ -114,6 +162,14 @@ class RunConfig(BaseModel):
                              "engines: {probe: ...}), not preset_options")
         return value
 
+    @field_validator("operators")
+    @classmethod
+    def _some_operators(cls, value: list | None) -> list | None:
+        if value is not None and not value:
+            raise ValueError("the list is empty, so the input rows would be written as tasks; list the steps "
+                             "(PrepareText ... AssembleTasks) or use 'preset: offline'")
+        return value
+
     @model_validator(mode="after")
     def _one_pipeline(self) -> RunConfig:
         if (self.preset is None) == (self.operators is None):
@@ -123,9 +179,28 @@ class RunConfig(BaseModel):
         return self
 
     def input_paths(self, base: Path) -> list[Path]:
-        """Input paths resolved against ``base`` (the config file's folder)."""
-        paths = [self.input] if isinstance(self.input, str) else self.input
-        return [(base / path) if not Path(path).is_absolute() else Path(path) for path in paths]
+        """The local input paths resolved against ``base`` (the config file's folder); URLs
+        and a ``dataset`` input have none."""
+        if not isinstance(self.input, FileInput):
+            return []
+        return [Path(_resolved(path, base)) for path in self.input.paths if not _is_url(path)]
+
+    def input_source(self, base: Path) -> FileInput | DatasetInput:
+        """The input with local paths resolved against ``base`` (the config file's folder),
+        what :func:`goose.pipeline.sources.read_batches` reads.
+
+        >>> config = RunConfig.model_validate({"input": ["a.jsonl", "s3://b/c/"], "preset": "offline"})
+        >>> config.input_source(Path("/runs")).paths
+        ('/runs/a.jsonl', 's3://b/c/')
+        """
+        if isinstance(self.input, DatasetInput):
+            local = Path(_resolved(self.input.dataset, base))
+            update: dict[str, Any] = {"dataset": str(local)} if local.exists() else {}
+            if self.input.data_files is not None:  # relative to this file, like every path of the config
+                update["data_files"] = _resolved_files(self.input.data_files, base)
+            return self.input.model_copy(update=update)
+        paths = [path if _is_url(path) else _resolved(path, base) for path in self.input.paths]
+        return self.input.model_copy(update={"path": paths if isinstance(self.input.path, list) else paths[0]})
 
     def engine_configs(self, base: Path | None = None) -> dict[str, EngineConfig]:
         """The engine configs by role (``"main"`` for ``engine:``), with relative cache paths
@@ -155,7 +230,9 @@ class RunConfig(BaseModel):
             options = {"seed": self.seed, "batch_size": self.batch_size, **self.preset_options}
             try:
                 pipeline = PRESETS[self.preset](**options)
-            except TypeError as error:
+            except ValidationError as error:
+                raise ConfigError(f"preset_options of preset {self.preset!r}: {_problems(error)}") from error
+            except (TypeError, ValueError) as error:
                 raise ConfigError(f"preset {self.preset!r}: {error}") from error
             operators = pipeline.operators
         else:
@@ -169,9 +246,19 @@ class RunConfig(BaseModel):
         if missing:
             raise ConfigError(f"steps call engine role(s) {missing}: add them under 'engines:' "
                               f"(e.g. 'engines: {{{missing[0]}: {{backend: local}}}}')")
-        engine = self.engine.build(base) if self.engine is not None and needs_engine else None
-        others = {role: config.build(base) for role, config in self.engines.items() if role in roles}
-        return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=engine, engines=others)
+        built: dict[str, Engine] = {}
+        try:
+            if self.engine is not None and needs_engine:
+                built["main"] = self.engine.build(base)
+            for role, config in self.engines.items():
+                if role in roles:
+                    built[role] = config.build(base)
+        except ValueError as error:  # a back end refusing an option's value
+            for engine in built.values():
+                engine.close()
+            raise ConfigError(f"engine: {error}") from error
+        others = {role: engine for role, engine in built.items() if role != "main"}
+        return Pipeline(operators, seed=self.seed, batch_size=self.batch_size, engine=built.get("main"), engines=others)
 
     def _build_engine_preset(self, base: Path | None) -> Pipeline:
         """A domain preset with the config's engines: ``engine`` -> ``engine=``,
@@ -217,8 +304,36 @@ def _build_operator(position: int, step: dict[str, dict[str, Any] | None]) -> Op
     try:
         return OPERATORS[name].model_validate(params or {})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"operators[{position}] {name}: {problems}") from error
+        raise ConfigError(f"operators[{position}] {name}: {_problems(error, name)}") from error
+
+
+def _problems(error: ValidationError, where: str = "config") -> str:
+    """A pydantic error as one line: ``key: message`` per problem.
+
+    >>> try:
+    ...     RunConfig.model_validate({"input": "x.jsonl", "preset": "offline", "batch_size": True})
+    ... except ValidationError as error:
+    ...     print(_problems(error))
+    batch_size: Input should be a valid integer
+    """
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or where}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in error.errors())
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # an unhashable key: the base class says what is wrong with it
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice in one mapping; "
+                                  "keep one of them")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -232,13 +347,14 @@ def load_config(path: str | Path) -> RunConfig:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from error
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping with keys such as 'input' and 'operators'")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"{path}: {problems}") from error
+        raise ConfigError(f"{path}: {_problems(error)}") from error

@@ -160,16 +160,23 @@ def score(completion: str, answer: str) -> float:
     return 1.0 if extract_answer(completion) == gold else 0.0
 
 
-def trl_reward(completions: list, answer: list[str], **kwargs: Any) -> list[float]:
+def trl_reward(completions: list, answer: list, **kwargs: Any) -> list[float | None]:
     """TRL ``GRPOTrainer`` reward function: one :func:`score` per completion.
 
     Each completion is a string or a conversation (a list of ``{"role", "content"}``
     messages), in which case the last assistant message (else the last message) is read.
     ``answer`` is the dataset's gold letter column; other columns TRL passes are ignored.
-    Raises ValueError when the two lists differ in length.
+
+    A row whose ``answer`` is not one option letter ``A``-``Z`` (a row of another data set
+    mixed into the training set, which happens to have an ``answer`` column, or a missing
+    value) gets ``None`` instead of a score: TRL reads ``None`` as "this reward function does
+    not apply to this row" and leaves the row to the other reward functions. Raises
+    ValueError only when the two lists differ in length.
 
     >>> trl_reward(["Answer: A", [{"role": "assistant", "content": "Answer: B"}]], ["A", "A"])
     [1.0, 0.0]
+    >>> trl_reward(["Answer: A", "42"], ["A", "42"])  # the second row is not a goose task
+    [1.0, None]
     """
     completions, answer = list(completions), list(answer)
     if len(completions) != len(answer):
@@ -177,17 +184,26 @@ def trl_reward(completions: list, answer: list[str], **kwargs: Any) -> list[floa
             f"trl_reward got {len(completions)} completions but {len(answer)} answers; "
             "pass one gold letter per completion"
         )
-    return [score(_completion_text(c), gold) for c, gold in zip(completions, answer)]
+    return [
+        None if _gold_or_none(gold) is None else score(_completion_text(c), gold)
+        for c, gold in zip(completions, answer)
+    ]
+
+
+def _gold_or_none(answer: object) -> str | None:
+    """The gold answer as one uppercase letter, or None when it is not an option letter."""
+    cleaned = answer.strip().upper() if isinstance(answer, str) else ""
+    return cleaned if len(cleaned) == 1 and "A" <= cleaned <= "Z" else None
 
 
 def _gold_letter(answer: object) -> str:
     """The gold answer as one uppercase letter, or ValueError."""
-    cleaned = answer.strip().upper() if isinstance(answer, str) else ""
-    if len(cleaned) != 1 or not "A" <= cleaned <= "Z":
+    gold = _gold_or_none(answer)
+    if gold is None:
         raise ValueError(
             f"gold answer {answer!r} is not an option letter; use one letter from A to Z"
         )
-    return cleaned
+    return gold
 
 
 def _completion_text(completion: Any) -> Any:

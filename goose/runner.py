@@ -9,8 +9,12 @@ parameters, seed, batch size, input identity (paths, sizes, modification times; 
 hash for in-memory inputs) and engines. Running the same command on the same folder again,
 after a crash or ``kill -9`` at any point, restores the stateful steps from the finished
 shards, skips those batches and runs only the rest; with an engine response cache no
-answered LLM request is paid for twice. At the end the shards are merged (one batch in
-memory at a time) into the three output files. A folder holding another run is refused
+answered LLM request is paid for twice. At the end the shards are streamed (a few thousand
+rows in memory at a time) into ``tasks.parquet`` and ``rejects.parquet``, unless
+``merge=False`` (``--no-merge``) leaves the tasks in the shards only, and ``summary.json``
+is written from the shards' counters. Memory does not grow with the run: what comes back is
+a :class:`RunOutput`, a handle that reads tasks and rejects only when asked. A folder
+holding another run is refused
 unless ``overwrite=True``, which clears goose's files there (not an engine cache kept there).
 A lock file (``.goose.lock``) keeps two processes from writing one folder at once.
 
@@ -21,11 +25,18 @@ permissive promotion; a column a batch lacks is null there), the task columns fi
 export layout, other columns after them. Types that cannot be merged (``int64`` in one batch,
 ``string`` in another) stop the run at the first such batch, naming the column.
 
-Rows dropped for a transient engine failure (``engine_timeout``, ``engine_connection``, ...:
-the server was down or overloaded) are counted in ``summary.json``
-(``transient_engine_drops``); a later run with ``retry_failed=True`` (``--retry-failed``)
-runs the batches that hold such drops again (with stateful steps, also every batch after
-the first of them), and with a response cache only the failed requests are sent again.
+Rows dropped for an engine failure are counted in ``summary.json``: ``engine_failure_drops``
+(every ``engine_*`` reason) and, of them, ``transient_engine_drops`` (``engine_timeout``,
+``engine_connection``, ...: the server was down or overloaded). A later run with
+``retry_failed=True`` (``--retry-failed``) runs the batches that hold any such drop again
+(with stateful steps, also every batch after the first of them): a transient failure once
+the server is up, a lasting one (``engine_bad_request``) after a fix of the engine's
+settings that leaves the run's fingerprint alone (a server option, the API key). With a
+response cache only the failed requests are sent again.
+
+A folder whose run finished no batch (it failed on its first batch: a wrong column, an
+engine that refused) holds nothing worth keeping: a run with another fingerprint starts
+over there, as it would in an empty folder.
 
 >>> import tempfile, goose
 >>> out = tempfile.mkdtemp()
@@ -44,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -51,21 +63,33 @@ from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from goose.audit.audit import audit_summary
-from goose.engines.types import TRANSIENT_FAILURES
+from goose.audit.audit import AUDIT_BATCH_ROWS, AUDIT_COLUMNS, AuditAccumulator, audit_summary
+from goose.audit.solvers import report_solvers
+from goose.engines.types import TRANSIENT_FAILURES, FailureKind
 from goose.engines.usage import EngineUsage
 from goose.executors.base import Executor, LocalExecutor
 from goose.export.files import GOOSEREASON_COLUMNS, export_order
-from goose.pipeline import BatchOutcome, Pipeline, PipelineResult, SourceBatch
-from goose.pipeline.pipeline import READ_STEP
-from goose.pipeline.sources import Source, count_rows, read_batches, source_paths
-from goose.pipeline.stats import OperatorStats
+from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
+from goose.pipeline.pipeline import READ_STEP, summary_text
+from goose.pipeline.sources import (
+    DatasetInput,
+    FileInput,
+    InputFile,
+    Limited,
+    Source,
+    count_rows,
+    input_file,
+    read_batches,
+    source_files,
+)
+from goose.pipeline.stats import OperatorStats, RunAccounting
 from goose.schema import REJECT_SCHEMA, TASK_SCHEMA
 
 TASKS_FILE = "tasks.parquet"
@@ -80,8 +104,10 @@ _PARTIAL = ".partial"
 _LOCK_FILE = ".goose.lock"
 _OUTPUT_FILES = (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE, MANIFEST_FILE)
 TRANSIENT_ENGINE_REASONS: frozenset[str] = frozenset(f"engine_{kind}" for kind in TRANSIENT_FAILURES)
-"""Drop reasons of requests that may well succeed later (server down, overloaded, timed out):
-``retry_failed`` runs the batches holding such drops again."""
+"""Drop reasons of requests that may well succeed later (server down, overloaded, timed out)."""
+ENGINE_FAILURE_REASONS: frozenset[str] = frozenset(f"engine_{kind}" for kind in get_args(FailureKind))
+"""Drop reasons of every engine failure, transient or not: ``retry_failed`` runs the batches
+holding such drops again."""
 
 
 class RunFolderError(ValueError):
@@ -104,17 +130,22 @@ def run_to_directory(
     executor: Executor | None = None,
     overwrite: bool = False,
     retry_failed: bool = False,
-) -> PipelineResult:
+    merge: bool = True,
+) -> RunOutput:
     """Run ``pipeline`` over ``source`` into ``out_dir`` (created if needed), resuming the
     run already there if it has the same fingerprint (see the module docstring).
 
     ``executor`` runs the batches (default: :class:`~goose.executors.LocalExecutor`, in
     this process). ``overwrite`` starts over in a folder that holds another or the same run.
-    ``retry_failed`` counts a finished batch with rows dropped for a transient engine failure
-    (:data:`TRANSIENT_ENGINE_REASONS`) as unfinished, so it runs again (with stateful steps,
-    every later batch too); the response cache keeps the answers that did come back.
-    Returns the :class:`PipelineResult` with the tasks and rejects read back from disk; its
-    stats cover every batch, also those finished by an earlier, interrupted process.
+    ``retry_failed`` counts a finished batch with rows dropped for an engine failure
+    (:data:`ENGINE_FAILURE_REASONS`, transient or not) as unfinished, so it runs again (with
+    stateful steps, every later batch too); the response cache keeps the answers that did come back.
+    ``merge`` (default) streams the shards into ``tasks.parquet`` and ``rejects.parquet``;
+    without it the run leaves its tasks in the shards only (no second copy on disk), and
+    readers (:class:`RunOutput`, the report, ``goose export``) read them from there.
+    Returns a :class:`RunOutput`: counts and step counters at once, tasks and rejects read
+    from disk only when asked for. Its stats cover every batch, also those finished by an
+    earlier, interrupted process.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,11 +155,12 @@ def run_to_directory(
     with _exclusive(out):
         shards = _open_run(out, fingerprint, overwrite)
         stateful = any(operator.stateful for operator in pipeline.operators)
-        finished = shards.finished(contiguous=stateful, redo=_transient_engine_drops if retry_failed else None)
+        finished = shards.finished(contiguous=stateful, redo=_engine_failure_drops if retry_failed else None)
         _start(pipeline, shards, finished)
         schema = _TasksSchema(shards, finished)
         done_rows = sum(marker["rows_in"] for marker in finished.values())
-        with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose") as bar:
+        with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose",
+                  delay=0.5) as bar:  # delay: a run that fails at once prints its error alone
             given: deque[int] = deque()
             todo = _batches_to_run(pipeline, source, finished, given, elsewhere)
             for index, outcome in executor.run_batches(pipeline, todo):
@@ -143,7 +175,7 @@ def run_to_directory(
             if left_out is not None:
                 raise RuntimeError(f"{type(executor).__name__} stopped before batch {left_out}; an executor must "
                                    "yield an outcome for every batch it was given (run again to resume)")
-        return _merge(pipeline, out, shards, resumed=len(finished))
+        return _finish(pipeline, out, shards, resumed=len(finished), merge=merge)
 
 
 def run_fingerprint(
@@ -179,27 +211,39 @@ def run_fingerprint(
 
 
 def input_identity(source: Source, batch_size: int) -> dict[str, Any]:
-    """What identifies ``source`` across processes: each file's absolute path, size and
-    modification time; a Hugging Face dataset's own fingerprint; for rows in memory (a
-    list of dicts, a ``pyarrow.Table``) a SHA-256 of their Arrow batches.
+    """What identifies ``source`` across processes, found without reading its rows: each
+    file's absolute path (a remote one's URL), size and modification time (or ETag; globs
+    and folders expanded); a ``DatasetInput``'s settings plus, for a local folder, its
+    files; a ``datasets.Dataset``'s own fingerprint; a streamed ``IterableDataset``'s
+    description and data files; a :class:`~goose.pipeline.sources.Limited` source's limit.
+    Only rows in memory (a list of dicts, a ``pyarrow.Table``) are hashed: a SHA-256 of
+    their Arrow batches.
 
     >>> input_identity([{"text": "a"}], 8) == input_identity([{"text": "a"}], 8)
     True
     >>> input_identity([{"text": "a"}], 8) == input_identity([{"text": "b"}], 8)
     False
+    >>> input_identity(Limited([{"text": "a"}], 5), 8)["limit"]
+    5
     """
-    paths = source_paths(source)
-    if paths is not None:
-        files = []
-        for path in paths:
-            if not path.exists():
-                raise FileNotFoundError(f"input file {path} does not exist; check the path in your command or config")
-            status = path.stat()
-            files.append({"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns})
-        return {"kind": "files", "files": files}
+    if isinstance(source, Limited):
+        return {**input_identity(source.source, batch_size), "limit": source.rows}
+    if isinstance(source, DatasetInput):
+        folder = Path(source.dataset)
+        files = _files_under(folder) if folder.is_dir() else []
+        for pattern in source.data_file_patterns():
+            fs, path = fsspec.core.url_to_fs(pattern, **source.storage_options)
+            files += [input_file(fs.unstrip_protocol(found), source.storage_options) for found in sorted(fs.glob(path))]
+        return {"kind": "dataset", "dataset": source.description(), "files": [file.identity() for file in files]}
+    files = source_files(source)
+    if files is not None:
+        found = {"kind": "files", "files": [file.identity() for file in files]}
+        return {**found, "columns": source.columns} if isinstance(source, FileInput) and source.columns else found
     own = getattr(source, "_fingerprint", None)
     if type(source).__module__.startswith("datasets.") and isinstance(own, str):
         return {"kind": "datasets", "fingerprint": own, "rows": int(getattr(source, "num_rows", -1))}
+    if type(source).__name__ == "IterableDataset" and type(source).__module__.startswith("datasets."):
+        return _stream_identity(source)
     digest = hashlib.sha256()
     rows = 0
     for batch in read_batches(source, batch_size):
@@ -210,6 +254,32 @@ def input_identity(source: Source, batch_size: int) -> dict[str, Any]:
         digest.update(json.dumps([drop.__dict__ for drop in batch.drops], sort_keys=True).encode())
         rows += batch.table.num_rows + len(batch.drops)
     return {"kind": "rows", "rows": rows, "sha256": digest.hexdigest()}
+
+
+def _files_under(folder: Path) -> list[InputFile]:
+    """Every file under a local folder (a dataset's data files or Arrow files), sorted."""
+    return [input_file(path) for path in sorted(folder.rglob("*")) if path.is_file()]
+
+
+def _stream_identity(stream: Any) -> dict[str, Any]:
+    """A streamed dataset described without iterating it: name, config, split, features,
+    the processing steps on it, and its data files' identities where ``datasets`` says
+    which files they are (a stream made from a generator has none: its description only)."""
+    steps, files, node = [], [], getattr(stream, "_ex_iterable", None)
+    while node is not None:
+        steps.append(type(node).__name__)
+        files = files or list((getattr(node, "kwargs", None) or {}).get("base_files") or [])
+        node = getattr(node, "ex_iterable", None)
+    info = stream.info
+    return {
+        "kind": "datasets-stream",
+        "name": info.dataset_name,
+        "config": info.config_name,
+        "split": str(stream.split) if stream.split is not None else None,
+        "features": str(stream.features),
+        "steps": steps,
+        "files": [input_file(path).identity() for path in files],
+    }
 
 
 class _Shards:
@@ -227,13 +297,15 @@ class _Shards:
         """Markers of finished batches by index. With ``contiguous`` (runs with stateful
         steps, whose state after batch k holds every batch before it) only the unbroken run
         from batch 0 counts. A batch whose marker ``redo`` answers truthy for does not
-        count either. Files of batches that do not count are removed."""
+        count either. Files of batches that do not count are removed. The markers come
+        without their ``stats`` (see :func:`_read_markers`)."""
         markers: dict[int, dict[str, Any]] = {}
         for path in self.folder.glob("*.done.json"):
             number = path.name.split(".")[0]
             if number.isdigit():
                 marker = json.loads(path.read_text(encoding="utf-8"))
                 if redo is None or not redo(marker):
+                    marker.pop("stats", None)  # read again one at a time at the end: kept, they grow with the run
                     markers[int(number)] = marker
         if contiguous:
             kept: dict[int, dict[str, Any]] = {}
@@ -284,6 +356,8 @@ def _open_run(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> _Shard
         if earlier == fingerprint:
             (out / SHARDS_DIR).mkdir(exist_ok=True)
             return _Shards(out / SHARDS_DIR)
+        if not any((out / SHARDS_DIR).glob("*.done.json")):
+            return _open_run(out, fingerprint, overwrite=True)  # no batch finished: nothing to keep
         differing = [key for key in fingerprint if earlier.get(key) != fingerprint[key]] or ["format"]
         raise RunFolderError(
             f"{out} holds another run (different {', '.join(differing)}); "
@@ -333,48 +407,35 @@ def _batches_to_run(
             yield index, batch
 
 
-def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> PipelineResult:
-    """Merge every finished shard into the output files, one batch in memory at a time."""
-    markers = shards.finished(contiguous=False)
-    totals = [OperatorStats(READ_STEP)] + [OperatorStats(name) for name in pipeline.step_names]
-    for marker in markers.values():
-        for total, step in zip(totals, marker["stats"]):
-            total.merge(_stats_from_json(step))
-    schema = _TasksSchema(shards, markers).merged()
-
-    def write_tasks(path: Path) -> None:
-        if schema is None:
-            pq.write_table(pa.table({}), path)
-            return
-        with pq.ParquetWriter(path, schema) as writer:
-            for index, marker in markers.items():
-                if marker["tasks"]:
-                    writer.write_table(_conform_table(pq.read_table(shards.path(index, "tasks.parquet")), schema))
-
-    def write_rejects(path: Path) -> None:
-        with pq.ParquetWriter(path, REJECT_SCHEMA) as writer:
-            for index, marker in markers.items():
-                if marker["rejects"]:
-                    writer.write_table(pq.read_table(shards.path(index, "rejects.parquet")).cast(REJECT_SCHEMA))
-
-    _write_atomically(out / TASKS_FILE, write_tasks)
-    _write_atomically(out / REJECTS_FILE, write_rejects)
-    result = PipelineResult(pq.read_table(out / TASKS_FILE), pq.read_table(out / REJECTS_FILE), totals)
+def _finish(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int, merge: bool) -> RunOutput:
+    """Merge the finished shards into the output files (when ``merge``; a few thousand rows
+    in memory at a time), write ``summary.json`` and return the handle to the output."""
+    shards.finished(contiguous=False)  # clears what an interrupted earlier process left half-written
+    output = RunOutput.open(out, merged=False, steps=[READ_STEP, *pipeline.step_names])
+    if merge:
+        _write_atomically(out / TASKS_FILE, partial(_write_batches, output.iter_tasks(), output.tasks_schema()))
+        _write_atomically(out / REJECTS_FILE, partial(_write_batches, output.iter_rejects(), REJECT_SCHEMA))
+        output = RunOutput(out, output.stats, output.shard_counts, merged=True)
+    else:  # an earlier run of this folder merged: those files would not hold this run's later batches
+        for name in (TASKS_FILE, REJECTS_FILE):
+            (out / name).unlink(missing_ok=True)
     summary: dict[str, Any] = {
-        "rows_in": result.rows_in,
-        "rows_added": result.rows_added,
-        "tasks": result.tasks.num_rows,
-        "rejects": result.rejects.num_rows,
-        "accounted": result.accounted,
+        "rows_in": output.rows_in,
+        "rows_added": output.rows_added,
+        "tasks": output.task_rows,
+        "rejects": output.reject_rows,
+        "accounted": output.accounted,
         "seed": pipeline.seed,
         "batch_size": pipeline.batch_size,
         "operators": [op.label for op in pipeline.operators],
-        "batches": len(markers),
+        "batches": len(output.shard_counts),
         "resumed_batches": resumed,
-        "transient_engine_drops": transient_engine_drops(totals),
-        "steps": [step.as_dict() for step in totals],
+        "merged": merge,
+        "transient_engine_drops": transient_engine_drops(output.stats),
+        "engine_failure_drops": engine_failure_drops(output.stats),
+        "steps": [step.as_dict() for step in output.stats],
     }
-    audit = audit_summary(out / TASKS_FILE)  # cheap solvers' solve rates: does the gold give itself away?
+    audit = audit_output(output)  # cheap solvers' solve rates: does the gold give itself away?
     if audit is not None:
         summary["audit"] = audit
     engines = pipeline.all_engines()
@@ -385,7 +446,220 @@ def _merge(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int) -> P
         }
     text = json.dumps(summary, indent=2) + "\n"
     _write_atomically(out / SUMMARY_FILE, lambda path: path.write_text(text, encoding="utf-8"))
-    return result
+    return output
+
+
+MERGE_ROW_GROUP_ROWS = 1_024
+"""Rows per row group of the merged files: batches are gathered up to this many before they
+are written, so a long run's file has few row groups (a small footer) and readers hold one
+row group at a time."""
+
+
+def _write_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema | None, path: Path) -> None:
+    """Write ``batches`` (all of ``schema``) to one Parquet file, a row group each; an empty
+    table when ``schema`` is None."""
+    if schema is None:
+        pq.write_table(pa.table({}), path)
+        return
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+
+
+def _rebatched(batches: Iterator[pa.RecordBatch], schema: pa.Schema, rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` cut and joined into batches of exactly ``rows`` rows (the last one fewer),
+    as ``ParquetFile.iter_batches`` cuts a merged file: readers that sum per batch (the
+    audit) see the same batches in a run with and without the merge."""
+    waiting: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        waiting.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(waiting, schema=schema)
+            yield table.slice(0, rows).combine_chunks().to_batches()[0]
+            waiting = table.slice(rows).combine_chunks().to_batches() if held > rows else []
+            held -= rows
+    if held:
+        yield pa.Table.from_batches(waiting, schema=schema).combine_chunks().to_batches()[0]
+
+
+def audit_output(output: RunOutput) -> dict[str, Any] | None:
+    """The ``audit`` entry of ``summary.json`` (see :func:`goose.audit.audit_summary`) for a
+    run's tasks, merged or in shards, read a few thousand rows at a time; ``None`` when they
+    are no assembled tasks (a pipeline that stops before AssembleTasks)."""
+    if output.merged:
+        return audit_summary(output.tasks_path)
+    schema = output.tasks_schema()
+    names = set(schema.names) if schema is not None else set()
+    if not {"masked_text", "options"} <= names or not {"answer", "gold"} & names:
+        return None
+    accumulator = AuditAccumulator(report_solvers(), keep_solved_by=False)
+    for batch in output.iter_tasks([name for name in AUDIT_COLUMNS if name in names], batch_rows=AUDIT_BATCH_ROWS):
+        if batch.num_rows:
+            accumulator.add(batch)
+    return accumulator.report().as_dict()
+
+
+class RunOutput(RunAccounting):
+    """The output of a finished run in ``out_dir``, read lazily: the counts and step counters
+    come from the shard markers; tasks and rejects are read from disk only when asked for, from
+    ``tasks.parquet`` / ``rejects.parquet`` when the run merged them (``merged``), else from
+    its shards. :meth:`iter_tasks` / :meth:`iter_rejects` give record batches (bounded
+    memory); :attr:`tasks` / :attr:`rejects` read a whole table, each time they are used.
+
+    >>> import tempfile, goose
+    >>> out = tempfile.mkdtemp()
+    >>> output = run_to_directory(goose.offline_pipeline(), goose.sample_corpus_path(), out, progress=False,
+    ...                           merge=False)
+    >>> output.task_rows, output.merged, (Path(out) / TASKS_FILE).exists()
+    (30, False, False)
+    >>> sum(batch.num_rows for batch in output.iter_tasks(["id", "answer"])), output.tasks.num_rows
+    (30, 30)
+    >>> RunOutput.open(out).accounted
+    True
+    """
+
+    def __init__(self, out_dir: str | Path, stats: list[OperatorStats], shard_counts: Sequence[tuple[int, int, int]],
+                 *, merged: bool) -> None:
+        self.out_dir = Path(out_dir)
+        self.stats = stats
+        """One entry per step, the reader first, summed over every finished batch."""
+        self.shard_counts = tuple(shard_counts)
+        """``(batch, tasks, rejects)`` of each finished batch, in batch order."""
+        self.merged = merged
+        self._schema: tuple[pa.Schema | None] | None = None
+
+    @classmethod
+    def open(cls, out_dir: str | Path, *, merged: bool | None = None, steps: Sequence[str] = ()) -> RunOutput:
+        """The output of the run in ``out_dir`` from its shard markers (nothing else is read);
+        ``merged`` defaults to whether ``tasks.parquet`` and ``rejects.parquet`` are there;
+        ``steps`` names the steps (reader first) to count even where no batch ran them.
+        Raises ``FileNotFoundError`` for a folder that holds no run."""
+        out = Path(out_dir)
+        totals = [OperatorStats(name) for name in steps]
+        counts = []
+        for index, marker in _read_markers(out / SHARDS_DIR):
+            for position, step in enumerate(marker["stats"]):
+                if position == len(totals):
+                    totals.append(OperatorStats(step["name"]))
+                totals[position].merge(_stats_from_json(step))
+            counts.append((index, marker["tasks"], marker["rejects"]))
+        if not counts and not (out / SHARDS_DIR).is_dir():
+            raise FileNotFoundError(f"{out} holds no goose run (no {SHARDS_DIR}/ folder); pass the --out folder "
+                                    "of a 'goose run' or 'goose demo'")
+        if merged is None:
+            merged = (out / TASKS_FILE).is_file() and (out / REJECTS_FILE).is_file()
+        return cls(out, totals, counts, merged=merged)
+
+    @property
+    def tasks_path(self) -> Path:
+        """``tasks.parquet`` (there only when ``merged``)."""
+        return self.out_dir / TASKS_FILE
+
+    @property
+    def rejects_path(self) -> Path:
+        """``rejects.parquet`` (there only when ``merged``)."""
+        return self.out_dir / REJECTS_FILE
+
+    @property
+    def task_rows(self) -> int:
+        """Tasks of the run (nothing is read)."""
+        return sum(tasks for _, tasks, _ in self.shard_counts)
+
+    @property
+    def reject_rows(self) -> int:
+        """Rejects of the run (nothing is read)."""
+        return sum(rejects for _, _, rejects in self.shard_counts)
+
+    def summary(self) -> str:
+        """The table of rows in/out and drops per step (as :meth:`PipelineResult.summary`)."""
+        return summary_text(self.stats, self.task_rows, self.reject_rows)
+
+    def shard_path(self, index: int, part: str) -> Path:
+        """The file ``part`` (``tasks.parquet``, ``rejects.parquet``) of batch ``index``'s shard."""
+        return _Shards(self.out_dir / SHARDS_DIR).path(index, part)
+
+    def tasks_schema(self) -> pa.Schema | None:
+        """The schema of the run's tasks (every batch's columns, see the module docstring),
+        from the files' footers; None when no batch has columns."""
+        if self._schema is None:
+            if self.merged:
+                self._schema = (pq.read_schema(self.tasks_path).remove_metadata(),)
+            else:
+                markers = {index: {"tasks": tasks} for index, tasks, _ in self.shard_counts}
+                self._schema = (_TasksSchema(_Shards(self.out_dir / SHARDS_DIR), markers).merged(),)
+        return self._schema[0]
+
+    def iter_tasks(self, columns: Sequence[str] | None = None,
+                   batch_rows: int = MERGE_ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
+        """The tasks as record batches of at most ``batch_rows`` rows, with the top-level
+        ``columns`` of the tasks schema that exist (default: all; in the schema's order), in batch order."""
+        schema = self.tasks_schema()
+        if schema is None or not self.task_rows:
+            return
+        if columns is not None:
+            schema = pa.schema([field for field in schema if field.name in set(columns)])
+            if not len(schema):
+                return
+        if self.merged:
+            yield from pq.ParquetFile(self.tasks_path).iter_batches(batch_size=batch_rows, columns=schema.names)
+            return
+        shards = (_conformed(self.shard_path(index, "tasks.parquet"), schema)
+                  for index, tasks, _ in self.shard_counts if tasks)
+        yield from _rebatched(itertools.chain.from_iterable(shards), schema, batch_rows)
+
+    def iter_rejects(self, columns: Sequence[str] | None = None,
+                     batch_rows: int = MERGE_ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
+        """The rejects (:data:`goose.schema.REJECT_SCHEMA`) as record batches of at most
+        ``batch_rows`` rows, with the ``columns`` that exist (default: all)."""
+        schema = REJECT_SCHEMA if columns is None else pa.schema([f for f in REJECT_SCHEMA if f.name in set(columns)])
+        if not len(schema) or not self.reject_rows:
+            return
+        if self.merged:
+            yield from pq.ParquetFile(self.rejects_path).iter_batches(batch_size=batch_rows, columns=schema.names)
+            return
+        shards = (_conformed(self.shard_path(index, "rejects.parquet"), schema)
+                  for index, _, rejects in self.shard_counts if rejects)
+        yield from _rebatched(itertools.chain.from_iterable(shards), schema, batch_rows)
+
+    @property
+    def tasks(self) -> pa.Table:
+        """Every task in one table, read from disk now (use :meth:`iter_tasks` for large runs)."""
+        if self.merged:
+            return pq.read_table(self.tasks_path)
+        schema = self.tasks_schema()
+        if schema is None:
+            return pa.table({})
+        return pa.Table.from_batches(list(self.iter_tasks()), schema=schema)
+
+    @property
+    def rejects(self) -> pa.Table:
+        """Every reject in one table, read from disk now (use :meth:`iter_rejects` for large runs)."""
+        if self.merged:
+            return pq.read_table(self.rejects_path)
+        return pa.Table.from_batches(list(self.iter_rejects()), schema=REJECT_SCHEMA)
+
+    def __repr__(self) -> str:
+        return (f"RunOutput({str(self.out_dir)!r}, tasks={self.task_rows}, rejects={self.reject_rows}, "
+                f"merged={self.merged})")
+
+
+def _conformed(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches of one shard file, conformed to ``schema`` (a column it lacks is null)."""
+    parquet = pq.ParquetFile(path)
+    present = [name for name in schema.names if name in parquet.schema_arrow.names]
+    for batch in parquet.iter_batches(columns=present):
+        yield from _conform_table(pa.Table.from_batches([batch]), schema).to_batches()
+
+
+def _read_markers(folder: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(batch, marker)`` of every finished batch in ``folder``, in batch order, one marker
+    in memory at a time; nothing is removed (another process may be writing there)."""
+    indices = sorted(int(path.name.split(".")[0]) for path in folder.glob("*.done.json")
+                     if path.name.split(".")[0].isdigit()) if folder.is_dir() else []
+    for index in indices:
+        yield index, json.loads(_Shards(folder).path(index, "done.json").read_text(encoding="utf-8"))
 
 
 def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:
@@ -399,9 +673,22 @@ def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:
     return sum(count for step in stats for reason, count in step.drops.items() if reason in TRANSIENT_ENGINE_REASONS)
 
 
-def _transient_engine_drops(marker: dict[str, Any]) -> int:
-    """Rows of a finished batch (its marker) dropped for a transient engine failure."""
-    return transient_engine_drops([_stats_from_json(step) for step in marker["stats"]])
+def engine_failure_drops(stats: Sequence[OperatorStats]) -> Counter[str]:
+    """Rows the steps in ``stats`` dropped for any engine failure, by reason.
+
+    >>> step = OperatorStats("MaskReasoningSpan", drops=Counter(engine_bad_request=2, too_short=1))
+    >>> engine_failure_drops([step])
+    Counter({'engine_bad_request': 2})
+    """
+    found: Counter[str] = Counter()
+    for step in stats:
+        found.update({reason: count for reason, count in step.drops.items() if reason in ENGINE_FAILURE_REASONS})
+    return found
+
+
+def _engine_failure_drops(marker: dict[str, Any]) -> int:
+    """Rows of a finished batch (its marker) dropped for an engine failure."""
+    return sum(engine_failure_drops([_stats_from_json(step) for step in marker["stats"]]).values())
 
 
 class _TasksSchema:

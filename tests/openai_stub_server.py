@@ -13,12 +13,18 @@ Latency and faults are configurable:
 * a prompt containing ``[fault=KIND]`` fails every time, ``[fault=KIND*K]`` the first
   ``K`` times (then it is answered).
 
-Fault kinds: ``429``, ``500``, ``503``, ``400``, ``408`` (that status with an OpenAI error
-body), ``hang`` (no answer for ``hang_seconds``), ``malformed`` (a 200 whose body is not
+Fault kinds: ``429``, ``500``, ``503``, ``400``, ``401``, ``403``, ``408`` (that status with
+an OpenAI error body), ``leak`` (a 400 whose message echoes the request's ``Authorization``
+header, as careless servers do), ``hang`` (no answer for ``hang_seconds``), ``malformed`` (a 200 whose body is not
 JSON), ``nochoices`` (a 200 JSON body without ``choices``), ``truncated`` (half the
 announced body, then the connection closes), ``drop`` (the connection closes, no answer).
 
-``GET /stats`` returns the counters (``requests``, ``per_prompt``, ``faults``,
+With ``api_key`` set, a request without that bearer token gets a 401 whose message echoes
+the key it presented (as OpenAI's does) and counts in ``refused``, not in ``requests``.
+With ``greedy_n_must_be_1``, a greedy request (``temperature`` 0) with ``n > 1`` gets vLLM's
+400 "n must be 1 when using greedy sampling".
+
+``GET /stats`` returns the counters (``requests``, ``refused``, ``per_prompt``, ``faults``,
 ``in_flight``, ``peak_in_flight``, ``last_request``); ``POST /reset`` zeroes them and
 sets the config to the start config plus the changes in its optional JSON body. ``GET /v1/models`` lists the one model.
 It only ever listens on 127.0.0.1.
@@ -54,7 +60,7 @@ import httpx
 from aiohttp import web
 
 HOST = "127.0.0.1"
-FAULT_KINDS = ("429", "500", "503", "400", "408", "hang", "malformed", "nochoices", "truncated", "drop")
+FAULT_KINDS = ("429", "500", "503", "400", "401", "403", "408", "leak", "hang", "malformed", "nochoices", "truncated", "drop")
 _DIRECTIVE = re.compile(r"\[fault=(\w+)(?:\*(\d+))?\]")
 
 
@@ -76,6 +82,8 @@ class StubConfig:
     """Return one choice whatever ``n`` asks, as llama-cpp-python's server does."""
     api_key: str | None = None
     """When set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401."""
+    greedy_n_must_be_1: bool = False
+    """Refuse greedy requests with ``n > 1`` with HTTP 400, as vLLM does."""
     model: str = "stub"
 
     def __post_init__(self) -> None:
@@ -90,6 +98,7 @@ class StubConfig:
 class _State:
     config: StubConfig
     requests: int = 0
+    refused: int = 0
     per_prompt: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
@@ -99,6 +108,7 @@ class _State:
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "refused": self.refused,
             "per_prompt": dict(self.per_prompt),
             "faults": dict(self.faults),
             "in_flight": self.in_flight,
@@ -145,8 +155,10 @@ def make_app(config: StubConfig) -> web.Application:
 
 async def _answer(request: web.Request, state: _State) -> web.StreamResponse:
     config = state.config
-    if config.api_key and request.headers.get("Authorization") != f"Bearer {config.api_key}":
-        return _error(401, "invalid api key")
+    presented = request.headers.get("Authorization", "")
+    if config.api_key and presented != f"Bearer {config.api_key}":
+        state.refused += 1
+        return _error(401, f"Incorrect API key provided: {presented.removeprefix('Bearer ')}")
     try:
         body = await request.json()
         prompt = str(body["messages"][-1]["content"])
@@ -159,6 +171,10 @@ async def _answer(request: web.Request, state: _State) -> web.StreamResponse:
     if fault is not None:
         state.faults[fault] += 1
     await asyncio.sleep(config.hang_seconds if fault == "hang" else config.latency)
+    if config.greedy_n_must_be_1 and int(body.get("n") or 1) > 1 and not float(body.get("temperature") or 0):
+        return _error(400, "n must be 1 when using greedy sampling")
+    if fault == "leak":
+        return _error(400, f"malformed request with headers Authorization: {presented}")
     if fault is not None:
         faulty = await _inject(fault, request)
         if faulty is not None:
@@ -205,7 +221,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def _completion(prompt: str, body: dict[str, Any], config: StubConfig) -> dict[str, Any]:
     n = 1 if config.ignore_n else int(body.get("n") or 1)
-    max_tokens = int(body.get("max_tokens") or 16)
+    max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
     temperature = float(body.get("temperature") or 0)
     seed = int(body.get("seed") or 0)
     schema = _schema_of(body.get("response_format"))
@@ -397,12 +413,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--ignore-n", action="store_true")
+    parser.add_argument("--greedy-n-must-be-1", action="store_true")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--model", default="stub")
     args = parser.parse_args(argv)
     config = StubConfig(
         latency=args.latency, fault_rate=args.fault_rate, faults=tuple(args.faults.split(",")), seed=args.seed,
-        hang_seconds=args.hang_seconds, ignore_n=args.ignore_n, api_key=args.api_key, model=args.model,
+        hang_seconds=args.hang_seconds, ignore_n=args.ignore_n,
+        greedy_n_must_be_1=args.greedy_n_must_be_1, api_key=args.api_key, model=args.model,
     )
 
     async def serve() -> None:

@@ -46,3 +46,37 @@ def test_a_restored_count_continues_the_letter_sequence():
     resumed.restore([saved])
     second_half = Pipeline([resumed], seed=1, batch_size=10).process_batch(pa.Table.from_pylist(rows[10:]))
     assert first_half.tasks.column("answer").to_pylist() + second_half.kept.column("answer").to_pylist() == whole
+
+
+def test_no_prompt_budget_by_default_keeps_every_task():
+    assert AssembleTasks().max_prompt_tokens is None
+    plain = Pipeline([AssembleTasks(num_options=4)], seed=2).run(_rows(12))
+    budget = Pipeline([AssembleTasks(num_options=4, max_prompt_tokens=100_000)], seed=2).run(_rows(12))
+    assert budget.tasks.equals(plain.tasks) and plain.tasks.num_rows == 12
+
+
+def test_tasks_over_the_prompt_budget_are_dropped_with_a_reason():
+    from goose.operators.assemble_tasks import proxy_token_count
+
+    rows = _rows(12)
+    for k in range(0, 12, 3):  # every third passage gets a long tail, so its prompt is long
+        rows[k]["text"] += " And more words follow here." * 60
+    plain = Pipeline([AssembleTasks(num_options=4)], seed=2).run(rows)
+    lengths = [proxy_token_count(q) for q in plain.tasks.column("question").to_pylist()]
+    budget = sorted(lengths)[7]  # between the short prompts and the long ones
+    assert max(lengths) > budget >= sorted(lengths)[0]
+    result = Pipeline([AssembleTasks(num_options=4, max_prompt_tokens=budget)], seed=2).run(rows)
+    kept = result.tasks.column("question").to_pylist()
+    assert result.tasks.num_rows == sum(n <= budget for n in lengths) == 8
+    assert all(proxy_token_count(q) <= budget for q in kept)
+    reasons = result.rejects.column("reason").to_pylist()
+    assert reasons == ["prompt_too_long"] * 4
+    assert all("word proxy" in d and f"> max_prompt_tokens {budget}" in d for d in result.rejects.column("detail").to_pylist())
+    counts = Counter(result.tasks.column("answer").to_pylist())  # dropped tasks use up no letter
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_an_unloadable_prompt_tokenizer_fails_before_the_first_batch(tmp_path):
+    step = AssembleTasks(num_options=4, max_prompt_tokens=512, prompt_tokenizer=str(tmp_path / "no-tokenizer"))
+    with pytest.raises(ValueError, match="prompt_tokenizer|tokenizer"):
+        step.start_run()

@@ -133,3 +133,19 @@ def test_select_distractors_keeps_the_gold_off_the_centre_of_its_look_alikes() -
     chosen = out.tasks.to_pylist()[0]["distractors"]
     masked = text.replace(gold, "[MASK]")
     assert solved_by([solver_by_name("centroid")], masked, gold, chosen) == []
+
+
+def test_corpus_distractors_read_the_mask_steps_units_and_do_not_pass_them_on() -> None:
+    from goose.operators import HeuristicMaskSpan
+
+    long_texts = [
+        f"{topic.upper()} notes. " + text + " " + text.replace("The ", "Then the ", 1) for topic, text in TOPICS.items()
+    ]
+    rows = [{"source_id": f"p{k}", "domain": "cyber", "text": text, "document_id": "doc",
+             "outside_text": [t for t in long_texts if t != text]} for k, text in enumerate(long_texts)]
+    masked = Pipeline([HeuristicMaskSpan(min_score=0, spans_per_passage=2, min_span_chars=20)]).run(rows).tasks
+    assert "units" in masked.column_names
+    given = Pipeline([CorpusDistractors()]).run(masked).tasks
+    segmented_here = Pipeline([CorpusDistractors()]).run(masked.drop_columns(["units"])).tasks
+    assert "units" not in given.column_names
+    assert given.num_rows > 0 and given.to_pylist() == segmented_here.to_pylist()

@@ -41,11 +41,12 @@ def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
 
 
 def _source_module(package: str, name: str) -> str:
-    """The module a package's ``from X import name`` takes ``name`` from (the package itself if none)."""
+    """The module a package's ``from X import name`` takes ``name`` from (the package itself if none);
+    imports under ``if TYPE_CHECKING:`` count (a package that imports its names lazily lists them there)."""
     spec = importlib.util.find_spec(package)
     assert spec is not None and spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    for node in tree.body:
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and any(a.name == name for a in node.names):
             return node.module
     return package

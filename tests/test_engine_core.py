@@ -12,6 +12,7 @@ from goose.engines import (
     BackendError,
     ChatRequest,
     Engine,
+    EngineAuthError,
     Failure,
     Generation,
     RequestBackend,
@@ -20,6 +21,8 @@ from goose.engines import (
     SamplingParams,
     generate_json,
     parse_json_answer,
+    redact,
+    redact_options,
 )
 from goose.engines.testing import ScriptedBackend
 
@@ -266,3 +269,53 @@ def test_a_batch_back_end_that_raises_fails_its_requests_not_the_run():
     results = engine.generate([ChatRequest.user("a"), ChatRequest.user("b")])
     assert [r.kind for r in results] == ["bad_response", "bad_response"]
     assert "RuntimeError: CUDA error" in results[0].message and engine.usage().failures["bad_response"] == 2
+
+
+def test_refused_credentials_on_a_batch_back_end_raise_at_once(tmp_path):
+    refused = BackendError("auth", "HTTP 401 from http://h/v1: Incorrect API key provided: sk-abcdefgh12345678")
+    backend = ScriptedBackend(["ok", refused])
+    with Engine(backend, cache=tmp_path / "c.sqlite", retry=RetryPolicy(max_attempts=3, initial_backoff=0)) as engine:
+        with pytest.raises(EngineAuthError, match=r"^check the API key \(HTTP 401 from http://h/v1") as raised:
+            engine.generate([ChatRequest.user("a"), ChatRequest.user("b")])
+        assert "sk-abcdefgh12345678" not in str(raised.value)
+        assert len(backend.received) == 2  # the refusal was not retried
+        assert len(engine.cache) == 1  # the answer that came is kept; the refusal is not
+
+
+def test_failures_are_never_cached_so_a_rerun_resends_them(tmp_path):
+    backend = ScriptedBackend([BackendError("bad_request", "HTTP 400"), "fixed"])
+    with Engine(backend, cache=tmp_path / "c.sqlite", retry=RetryPolicy(max_attempts=1)) as engine:
+        assert isinstance(engine.generate([ChatRequest.user("a")])[0], Failure)
+        assert engine.generate([ChatRequest.user("a")])[0].text == "fixed"
+    assert len(backend.received) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets", "expected"),
+    [
+        ("Incorrect API key provided: sk-proj-AbC123xyz987654", (), "Incorrect API key provided: ***"),
+        ("header Authorization: Bearer abc.def-ghi", (), "header Authorization: ***"),
+        ("token hf_abcdefghijklmnop rejected", (), "token *** rejected"),
+        ("key my-plain-key not valid", ("my-plain-key",), "key *** not valid"),
+        ("max_tokens must be <= 4096", ("my-plain-key",), "max_tokens must be <= 4096"),
+    ],
+)
+def test_redact_removes_keys_and_key_shaped_strings(text, secrets, expected):
+    assert redact(text, secrets) == expected
+
+
+def test_a_failure_message_never_holds_the_back_ends_secret():
+    class Leaky(ScriptedBackend):
+        secrets = ("plain-secret-value",)
+
+    backend = Leaky([BackendError("bad_request", "HTTP 400: you sent plain-secret-value")])
+    with Engine(backend, retry=RetryPolicy(max_attempts=1)) as engine:
+        failure = engine.generate([ChatRequest.user("a")])[0]
+    assert isinstance(failure, Failure) and failure.message == "HTTP 400: you sent ***"
+
+
+def test_redact_options_hides_secret_named_values_only():
+    options = {"api_key": "abc", "api_key_env": "OPENAI_API_KEY", "options": {"hf_token": "x", "max_tokens": 9},
+               "extra_headers": "Bearer sk-abcdefghijkl"}
+    assert redact_options(options) == {"api_key": "***", "api_key_env": "OPENAI_API_KEY",
+                                       "options": {"hf_token": "***", "max_tokens": 9}, "extra_headers": "***"}

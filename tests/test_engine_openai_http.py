@@ -21,7 +21,9 @@ import pytest
 from engine_conformance import QUESTION, Verdict, assert_verdict_json, check_engine
 from openai_stub_server import StubConfig, StubServer, fault_for, wait_until_up
 
-from goose.engines import ChatRequest, Engine, Failure, Generation, ResponseCache, RetryPolicy, SamplingParams
+from goose.engines import (
+    ChatRequest, Engine, EngineAuthError, Failure, Generation, ResponseCache, RetryPolicy, SamplingParams,
+)
 from goose.engines.backends.openai_http import OpenAIHTTPBackend
 from goose.engines.types import TRANSIENT_FAILURES
 
@@ -167,8 +169,8 @@ def test_bearer_token_and_extra_body_are_sent(stub):
         assert isinstance(engine.generate([request])[0], Generation)
     assert stub.stats()["last_request"]["top_k"] == 0
     with Engine(OpenAIHTTPBackend(stub.url, "stub", api_key="wrong"), retry=FAST) as engine:
-        refused = engine.generate([request])[0]
-    assert isinstance(refused, Failure) and refused.kind == "bad_request" and "401" in refused.message
+        with pytest.raises(EngineAuthError, match="check the API key"):
+            engine.generate([request])
 
 
 @pytest.mark.parametrize(
@@ -325,3 +327,72 @@ def test_killed_run_resumes_with_only_the_missing_requests(stub, tmp_path):
     assert all(isinstance(r, Generation) for r in results)
     assert [r.text for r in results] == [f"echo: {p}" for p in prompts]
 
+
+
+# -- greedy n > 1, max_completion_tokens, credentials and secrets ------------------------------
+
+
+def test_greedy_request_for_several_samples_sends_n_1_and_repeats_the_answer(stub):
+    stub.reset(greedy_n_must_be_1=True)  # vLLM: "n must be 1 when using greedy sampling"
+    with Engine(OpenAIHTTPBackend(stub.url, "stub"), retry=FAST) as engine:
+        result = engine.generate([ChatRequest.user("greedy", SamplingParams(n=4, temperature=0.0, max_tokens=8))])[0]
+    assert isinstance(result, Generation), result
+    assert result.texts == ["echo: greedy"] * 4 and len(result.finish_reasons) == 4
+    assert stub.stats()["last_request"]["n"] == 1 and stub.stats()["per_prompt"] == {"greedy": 1}
+    assert result.completion_tokens == 2  # what was paid for: one answer
+
+
+def test_sampled_request_keeps_n_on_the_wire(stub):
+    stub.reset(greedy_n_must_be_1=True)
+    with Engine(OpenAIHTTPBackend(stub.url, "stub"), retry=FAST) as engine:
+        result = engine.generate([ChatRequest.user("warm", SamplingParams(n=3, temperature=0.7))])[0]
+    assert stub.stats()["last_request"]["n"] == 3 and len(result.texts) == 3
+
+
+def test_max_completion_tokens_replaces_max_tokens_on_the_wire(stub):
+    stub.reset()
+    backend = OpenAIHTTPBackend(stub.url, "stub", max_completion_tokens=True)
+    with Engine(backend, retry=FAST) as engine:
+        result = engine.generate([ChatRequest.user("one two three four", SamplingParams(max_tokens=2))])[0]
+    sent = stub.stats()["last_request"]
+    assert sent["max_completion_tokens"] == 2 and "max_tokens" not in sent
+    assert result.text == "echo: one" and result.finish_reasons == ["length"]
+    with pytest.raises(ValueError, match="true or false"):
+        OpenAIHTTPBackend(stub.url, "stub", max_completion_tokens=2048)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", ["401", "403"])
+def test_refused_credentials_stop_the_engine_at_once_without_retries(stub, status):
+    stub.reset()
+    requests = [ChatRequest.user(f"[fault={status}] row {i}") for i in range(60)]
+    policy = FAST.model_copy(update={"max_in_flight": 4})
+    with Engine(OpenAIHTTPBackend(stub.url, "stub"), retry=policy) as engine:
+        with pytest.raises(EngineAuthError) as raised:
+            engine.generate(requests)
+    message = str(raised.value)
+    assert message.startswith(f"check the API key (HTTP {status} from {stub.url}") and "\n" not in message
+    sent = stub.stats()
+    assert sent["requests"] <= 4 and set(sent["per_prompt"].values()) == {1}  # no retry, no further request
+
+
+def test_wrong_key_is_never_cached_and_is_redacted_so_a_fixed_key_resends(stub, tmp_path):
+    stub.reset(api_key="sk-right-0123456789abcdef")
+    wrong = "sk-wrong-0123456789abcdef"
+    cache = tmp_path / "responses.sqlite"
+    with Engine(OpenAIHTTPBackend(stub.url, "stub", api_key=wrong), retry=FAST, cache=cache) as engine:
+        with pytest.raises(EngineAuthError) as raised:
+            engine.generate([ChatRequest.user(f"q{i}") for i in range(10)])
+    assert wrong not in str(raised.value) and "***" in str(raised.value)  # the stub echoes the key it got
+    assert stub.stats()["refused"] >= 1
+    with Engine(OpenAIHTTPBackend(stub.url, "stub", api_key="sk-right-0123456789abcdef"), retry=FAST, cache=cache) as engine:
+        results = engine.generate([ChatRequest.user(f"q{i}") for i in range(10)])
+    assert [r.text for r in results] == [f"echo: q{i}" for i in range(10)] and not any(r.cached for r in results)
+
+
+@pytest.mark.parametrize("key", ["sk-proj-0123456789abcdef", "plain-words-key"])
+def test_key_echoed_in_an_error_body_is_redacted_from_the_failure(stub, key):
+    stub.reset(api_key=key)
+    with Engine(OpenAIHTTPBackend(stub.url, "stub", api_key=key), retry=FAST) as engine:
+        failure = engine.generate([ChatRequest.user("[fault=leak] q")])[0]
+    assert isinstance(failure, Failure) and failure.kind == "bad_request", failure
+    assert key not in failure.message and failure.message.endswith("Authorization: Bearer ***"), failure.message

@@ -13,6 +13,7 @@ from goose.export import (
     GOOSEREASON_COLUMNS,
     VERL_SCHEMA,
     compute_score,
+    compute_score_batch,
     from_dataset,
     read_tasks,
     to_dataset,
@@ -227,6 +228,22 @@ def test_compute_score_delegates_to_goose_reward(table: pa.Table) -> None:
         assert compute_score(row["data_source"], solution, truth, row["extra_info"]) == 1.0
         assert compute_score(row["data_source"], f"\\boxed{{{wrong}}}", truth, extra_info=row["extra_info"]) == 0.0
         assert isinstance(compute_score(row["data_source"], "no answer", truth), float)
+
+
+def test_batch_compute_score_matches_the_per_item_scores(table: pa.Table) -> None:
+    rows = to_verl(table).to_pylist()
+    truths = [row["reward_model"]["ground_truth"] for row in rows]
+    solutions = []
+    for k, truth in enumerate(truths):  # right, wrong, hedged and unanswered completions in turn
+        other = "A" if truth != "A" else "B"
+        solutions.append([f"\\boxed{{{truth}}}", f"Answer: {other}", f"{truth} or {other}", "no idea"][k % 4])
+    per_item = [compute_score(row["data_source"], s, t, row["extra_info"]) for row, s, t in zip(rows, solutions, truths)]
+    batch = compute_score_batch(data_sources=[row["data_source"] for row in rows], solution_strs=solutions,
+                                ground_truths=truths, extra_infos=[row["extra_info"] for row in rows])
+    assert batch == per_item and 1.0 in batch and 0.0 in batch
+    assert all(isinstance(value, float) for value in batch)
+    with pytest.raises(ValueError, match="one of each per completion"):
+        compute_score_batch(data_sources=["goose/math"], solution_strs=[], ground_truths=["A"])
 
 
 def test_verl_parquet_is_readable_by_datasets(table: pa.Table, tmp_path) -> None:

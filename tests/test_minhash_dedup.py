@@ -14,6 +14,12 @@ from datasketch.lsh import _optimal_param
 from goose import Pipeline
 from goose.dedup import (
     MinHashParams,
+    all_duplicate_pairs,
+    band_keys,
+    bucket_edges,
+    candidate_pairs,
+    cluster_first,
+    duplicate_clusters,
     duplicate_pairs,
     find_duplicates,
     reference_duplicate_pairs,
@@ -150,7 +156,7 @@ def test_fast_path_agrees_with_datasketch() -> None:
     texts = originals + copies
     truth = {(i, 300 + i) for i in range(60)}
     params = MinHashParams()
-    fast = set(map(tuple, duplicate_pairs(signatures(texts, params), params).tolist()))
+    fast = set(map(tuple, all_duplicate_pairs(signatures(texts, params), params).tolist()))
     reference = set(map(tuple, reference_duplicate_pairs(texts, params).tolist()))
     for found in (fast, reference):
         assert len(found & truth) / len(truth) >= 0.9 and len(found & truth) / max(len(found), 1) >= 0.95
@@ -277,3 +283,108 @@ def test_restore_refuses_what_is_not_its_checkpoint() -> None:
     twice.start_run()
     with pytest.raises(ValueError, match="repeats entries of an earlier one"):
         twice.restore([state, state])
+
+
+# -- linear-time clustering and the compact run-wide index ------------------------------------
+
+
+def _all_pairs_clusters(signature: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """The clusters the way they were made before: union-find over every candidate pair."""
+    return cluster_first(signature.shape[0], all_duplicate_pairs(signature, params))
+
+
+def _planted(rng: np.random.Generator, originals: int, copies: int, edits: int) -> list[str]:
+    texts = [random_text(rng, int(rng.integers(40, 80))) for _ in range(originals)]
+    for _ in range(copies):
+        texts.append(edit(texts[int(rng.integers(len(texts)))], rng, int(rng.integers(0, edits + 1))))
+    texts += ["", "  ", "x"]
+    return [texts[i] for i in rng.permutation(len(texts))]
+
+
+@pytest.mark.parametrize("params", [MinHashParams(), MinHashParams(threshold=0.4, num_perm=64),
+                                    MinHashParams(verify=True), MinHashParams(threshold=0.5, verify=True, num_perm=64)])
+def test_union_find_clusters_equal_all_pairs_clusters(params: MinHashParams) -> None:
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        signature = signatures(_planted(rng, 150, 250, 4), params)
+        labels = duplicate_clusters(signature, params)
+        assert np.array_equal(labels, _all_pairs_clusters(signature, params)), seed
+        assert (labels != np.arange(labels.size)).sum() > 50  # the planted copies cluster
+        pairs = duplicate_pairs(signature, params)
+        assert len(pairs) == (labels != np.arange(labels.size)).sum()  # k - 1 pairs per cluster of k
+        assert np.array_equal(cluster_first(labels.size, pairs), labels)
+
+
+def test_bucket_edges_connect_what_all_pairs_connect() -> None:
+    keys = np.random.default_rng(1).integers(0, 6, size=(300, 3)).astype(np.uint64)
+    edges = bucket_edges(keys)
+    assert len(edges) < len(candidate_pairs(keys)) / 5
+    assert np.array_equal(cluster_first(300, edges), cluster_first(300, candidate_pairs(keys)))
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_two_thousand_copies_are_one_cluster_with_few_edges(verify: bool) -> None:
+    rng = np.random.default_rng(4)
+    boilerplate = random_text(rng, 60)
+    texts = [boilerplate] * 2000 + [random_text(rng, 60) for _ in range(200)]
+    params = MinHashParams(verify=verify)
+    signature = signatures(texts, params)
+    labels = duplicate_clusters(signature, params)
+    assert (labels[:2000] == 0).all() and (labels[2000:] == np.arange(2000, 2200)).all()
+    assert len(duplicate_pairs(signature, params)) == 1999
+    assert len(bucket_edges(band_keys(signature, params))) <= 1999 * params.bands  # never the 2M pairs
+
+
+def test_operator_result_on_a_large_cluster_is_first_copy_kept() -> None:
+    rng = np.random.default_rng(8)
+    boilerplate = random_text(rng, 60)
+    rows = [{"source_id": f"d{i}", "text": boilerplate if i % 3 == 0 else random_text(rng, 60)} for i in range(3000)]
+    kept, rejects = dedup(rows, batch_size=500)
+    assert len(rejects) == 999 and all("source_id d0 " in detail for _, detail in rejects)
+
+
+def test_cross_batch_duplicate_dropped_and_index_sized_by_kept_rows() -> None:
+    rng = np.random.default_rng(6)
+    texts = [random_text(rng, 80) for _ in range(300)]
+    operator = MinHashDedup()
+    operator.start_run()
+    first = operator.process(pa.table({"text": texts}), RunContext())
+    assert not first.drops
+    entries, kept_rows = len(operator._index), len(operator._kept)
+    assert entries == 300 * operator.minhash.bands and kept_rows == 300
+    second = operator.process(pa.table({"text": ["unrelated words " * 20, texts[17] + " !"]}), RunContext())
+    assert [(d.index, d.reason) for d in second.drops] == [(1, "near_duplicate")]
+    assert "run-row:17 " in second.drops[0].detail
+    # Exact copies add no index entry and no kept row; a distinct row adds one entry per band.
+    operator.process(pa.table({"text": texts[:100]}), RunContext())
+    assert len(operator._kept) == kept_rows + 1 and len(operator._index) == entries + operator.minhash.bands
+
+
+def test_checkpoint_without_earlier_checkpoints_holds_the_whole_index() -> None:
+    """A run that never checkpointed keeps no log; its first checkpoint dumps everything."""
+    table = pa.Table.from_pylist(_near_duplicate_rows())
+    batches = [table.slice(start, 9) for start in range(0, table.num_rows, 9)]
+    whole = MinHashDedup()
+    whole.start_run()
+    _outcomes(whole, batches[:4])
+    assert whole._unsaved is None
+    state = whole.checkpoint()
+    expected = _outcomes(whole, batches[4:])
+    resumed = MinHashDedup()
+    resumed.start_run()
+    resumed.restore([state])
+    assert _outcomes(resumed, batches[4:]) == expected
+
+
+def test_the_index_survives_a_pickle_round_trip() -> None:
+    """The Ray executor ships the operator's private state back to the driver as a pickle."""
+    import pickle
+
+    table = pa.Table.from_pylist(_near_duplicate_rows())
+    operator = MinHashDedup()
+    operator.start_run()
+    _outcomes(operator, [table.slice(0, 30)])
+    copy = MinHashDedup()
+    for name, value in pickle.loads(pickle.dumps(dict(operator.__pydantic_private__ or {}))).items():
+        setattr(copy, name, value)
+    assert _outcomes(copy, [table.slice(30)]) == _outcomes(operator, [table.slice(30)])

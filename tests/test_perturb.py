@@ -142,3 +142,14 @@ def test_nothing_to_change_and_bad_kind() -> None:
     assert perturbations("Plain words here", np.random.default_rng(0)) == []
     with pytest.raises(ValueError, match="kind must be"):
         perturbations("x = 1", np.random.default_rng(0), kind="code")  # type: ignore[arg-type]
+
+
+def test_document_terms_of_parts_equal_the_joined_text() -> None:
+    from goose.text.perturb import DocumentTerms
+
+    parts = ["The attacker sends a crafted packet to the", "Apache server.", "", "It calls parse_header on the Payload",
+             "Header and the Kernel"]
+    terms = DocumentTerms()
+    assert terms(parts) == document_terms("\n".join(parts))
+    assert terms(parts, limit=3) == document_terms("\n".join(parts), limit=3)
+    assert terms(["Apache server.", "Kernel Header"]) == document_terms("Apache server.\nKernel Header")  # reused lines

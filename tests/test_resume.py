@@ -375,7 +375,10 @@ def test_retry_failed_redoes_the_failed_batches_and_resends_only_failed_requests
     assert outputs(out) == outputs(tmp_path / "reference")
 
 
-def test_retry_failed_leaves_batches_with_only_lasting_failures_alone(tmp_path) -> None:
+def test_retry_failed_redoes_lasting_failures_after_a_fix_and_nothing_else(tmp_path) -> None:
+    """A request the server refused (HTTP 400: a server option, a model limit) is sent again by
+    ``retry_failed`` once the setting is fixed; without the flag nothing is sent; the cache
+    answers every other request of the redone batch."""
     out, cache = tmp_path / "out", tmp_path / "responses.sqlite"
     refused = ECHO_ROWS[0]["text"]
 
@@ -384,8 +387,24 @@ def test_retry_failed_leaves_batches_with_only_lasting_failures_alone(tmp_path) 
 
     summary, _ = echo_run(out, cache, refusing, stateful=False)
     assert summary["transient_engine_drops"] == 0 and summary["rejects"] == 1
-    summary, sent = echo_run(out, cache, refusing, stateful=False, retry_failed=True)
+    assert summary["engine_failure_drops"] == {"engine_bad_request": 1}
+    summary, sent = echo_run(out, cache, works, stateful=False)  # fixed, but no flag: nothing to do
     assert summary["resumed_batches"] == 3 and sent == []
+    summary, sent = echo_run(out, cache, works, stateful=False, retry_failed=True)
+    assert summary["resumed_batches"] == 2 and sent == [refused]
+    assert summary["tasks"] == len(ECHO_ROWS) and summary["engine_failure_drops"] == {} and summary["accounted"]
+
+
+def test_a_folder_whose_run_finished_no_batch_takes_another_run(tmp_path) -> None:
+    """A run that stopped before its first batch finished (here: a column the step needs is
+    missing) leaves nothing to resume, so the corrected run may use the same folder."""
+    with pytest.raises(goose.pipeline.PipelineError):
+        run_to_directory(goose.Pipeline([PrepareText(text_column="body")]), ECHO_ROWS, tmp_path, progress=False)
+    assert (tmp_path / "manifest.json").exists()
+    result = run_to_directory(goose.Pipeline([PrepareText()]), ECHO_ROWS, tmp_path, progress=False)
+    assert result.tasks.num_rows == len(ECHO_ROWS)
+    with pytest.raises(RunFolderError, match="holds another run"):  # a finished batch is worth keeping
+        run_to_directory(goose.Pipeline([PrepareText(min_chars=2)]), ECHO_ROWS, tmp_path, progress=False)
 
 
 def test_cli_retry_failed_flag_and_hint(stub, corpus, tmp_path) -> None:
@@ -397,13 +416,14 @@ def test_cli_retry_failed_flag_and_hint(stub, corpus, tmp_path) -> None:
     run = ["run", str(config), "--out", str(tmp_path / "out")]
     stub.reset(fault_rate=1.0, faults=["500"])
     failed = CliRunner().invoke(main, run)
-    assert failed.exit_code == 0, failed.output
+    assert failed.exit_code == 1, failed.output  # no tasks, every row lost on the engine: a failed run
     lost = json.loads((tmp_path / "out" / "summary.json").read_text())["transient_engine_drops"]
     assert lost > 0 and f"{lost} rows were dropped for transient engine failures" in failed.output
-    assert "--retry-failed" in failed.output
+    assert f"Error: no tasks: {lost} rows failed on the engine (engine_server_error {lost})" in failed.output
+    assert "--retry-failed" in failed.output and "Traceback" not in failed.output
     stub.reset()
     unchanged = CliRunner().invoke(main, run)
-    assert unchanged.exit_code == 0 and "--retry-failed" in unchanged.output and not stub.stats()["requests"]
+    assert unchanged.exit_code == 1 and "--retry-failed" in unchanged.output and not stub.stats()["requests"]
     retried = CliRunner().invoke(main, [*run, "--retry-failed"])
     assert retried.exit_code == 0, retried.output
     assert "transient engine failures" not in retried.output
@@ -422,11 +442,11 @@ DRIVER = """
 import sys, time
 import pyarrow.parquet as pq
 if sys.argv[1] == "slow-merge":
-    read_table = pq.read_table
-    def slow_read_table(*args, **kwargs):
+    iter_batches = pq.ParquetFile.iter_batches
+    def slow_iter_batches(*args, **kwargs):
         time.sleep(0.3)
-        return read_table(*args, **kwargs)
-    pq.read_table = slow_read_table
+        yield from iter_batches(*args, **kwargs)
+    pq.ParquetFile.iter_batches = slow_iter_batches
 from goose.cli.main import main
 main(sys.argv[2:], prog_name="goose")
 """

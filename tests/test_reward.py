@@ -146,6 +146,14 @@ def test_trl_reward_conversational() -> None:
     assert trl_reward(completions, ["B", "C", "E", "A", "A"]) == [1.0, 1.0, 1.0, 1.0, 0.0]
 
 
+def test_trl_reward_gives_none_to_rows_that_are_not_goose_tasks() -> None:
+    # a goose data set mixed with another one that has an `answer` column: TRL reads None as
+    # "this reward does not apply to this row"
+    completions = ["Answer: B", "The result is 42", "Answer: A", "x", "Answer: C"]
+    answers = ["B", "42", "a", None, "Paris"]
+    assert trl_reward(completions, answers) == [1.0, None, 1.0, None, None]
+
+
 def test_trl_reward_length_mismatch() -> None:
     with pytest.raises(ValueError, match="2 completions but 1 answers"):
         trl_reward(["A", "B"], ["A"])

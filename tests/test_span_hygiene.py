@@ -156,3 +156,33 @@ def test_answer_after_mask_is_avoided_then_dropped() -> None:
     leaky = "Natalia sold 48 clips. Altogether she sold 48 + 24 = 72 clips.\n#### 72"
     assert _reasons(leaky, **config) == ["answer_after_mask"]
     assert _gold(leaky, **config, answer_window=0) is not None
+
+
+# --- memory and reuse of the segmenter (issue 13: vocabularies that do not grow with the corpus)
+
+
+def test_segmenter_vocabulary_stays_bounded_and_splits_the_same() -> None:
+    bounded, fresh = Segmenter(max_lexemes=2000), Segmenter()
+    texts = [f"Host{k} sends packet{k} to port {k}. The server{k} answers it, e.g. with code {k}." for k in range(400)]
+    for text in texts:
+        assert bounded.units(text) == fresh.units(text)
+        assert bounded.lexemes <= 2000 + 40  # rebuilt before the passage that would pass the bound
+    assert fresh.lexemes > 2000  # the unbounded one keeps every word
+
+
+def test_segmenter_reuses_paragraphs_whatever_their_white_space() -> None:
+    paragraph = "We know x = 2. So 2x = 4. See Fig. 3 for more."
+    reused, plain = Segmenter(), Segmenter()
+    first = reused.units("Intro line.\n\n" + paragraph + "\n\nEnd.")  # the paragraph ends with its newline here
+    assert [u.text("Intro line.\n\n" + paragraph + "\n\nEnd.") for u in first][1:4] == [
+        "We know x = 2.", "So 2x = 4.", "See Fig. 3 for more."]
+    for text in ("  " + paragraph, paragraph, paragraph + "\n"):
+        assert reused.units(text) == plain.units(text)
+
+
+def test_import_goose_loads_no_spacy() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, goose, goose.operators; goose.Pipeline; print('spacy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

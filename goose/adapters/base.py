@@ -27,6 +27,7 @@ from pydantic import Field
 
 from goose.operators.prepare_text import clean_text
 from goose.pipeline.operator import Operator
+from goose.pipeline.sources import column_values
 from goose.task import source_id_for
 
 FieldProblem = tuple[str, str]
@@ -56,7 +57,7 @@ def read_field(value: Any, column: str, missing_reason: str, max_chars: int) -> 
 def optional_column(batch: pa.Table, name: str | None) -> list[Any]:
     """The values of column ``name``, or ``None`` per row when it is unset or absent."""
     if name and name in batch.column_names:
-        return batch.column(name).to_pylist()
+        return column_values(batch, name)
     return [None] * batch.num_rows
 
 

@@ -41,6 +41,7 @@ from pydantic import Field
 from goose.adapters.base import Adapter, optional_column, read_field
 from goose.adapters.qa_pairs import render_labelled
 from goose.pipeline.operator import BatchResult, RowOutcomes, RunContext
+from goose.pipeline.sources import column_values
 
 LANGUAGE_NAMES: dict[str, str] = {
     "python": "Python", "cpp": "C++", "c++": "C++", "c": "C", "java": "Java", "javascript": "JavaScript",
@@ -67,8 +68,8 @@ class FromCodeProblems(Adapter):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         names = ("source_id", "text", "domain", "language")
         outcomes = RowOutcomes(batch, types={**{name: pa.string() for name in names}, "solution_start": pa.int64()})
-        problems = batch.column(self.problem_column).to_pylist()
-        solutions = batch.column(self.solution_column).to_pylist()
+        problems = column_values(batch, self.problem_column)
+        solutions = column_values(batch, self.solution_column)
         languages = optional_column(batch, self.language_column)
         ids = optional_column(batch, self.id_column)
         domains = optional_column(batch, self.domain_column)

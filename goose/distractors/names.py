@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Sequence
 
 from goose.text.code_fragment import code_tokens
 
@@ -44,43 +45,62 @@ def code_names(text: str, python: bool = True) -> list[str]:
     """
     names: dict[str, None] = {}
     tokens = code_tokens(text, python)
+    before, after = _neighbours(tokens)
     for index, (kind, value) in enumerate(tokens):
-        previous = next((v for k, v in reversed(tokens[:index]) if k != "space"), "")
-        if kind == "name" and _plain(tokens, index) and value not in _RESERVED and previous not in ("def", "class"):
+        if (kind == "name" and _plain(before[index], after[index]) and value not in _RESERVED
+                and before[index] not in ("def", "class")):
             names.setdefault(value, None)
     return list(names)
 
 
-def adopt_names(borrowed: str, passage: str, python: bool = True) -> str:
+def adopt_names(borrowed: str, passage: str, python: bool = True, *, own: Sequence[str] | None = None) -> str:
     """``borrowed`` with each name the passage does not use renamed to a passage name that
     ``borrowed`` does not use yet, in order of first use; unchanged when there is none.
+    ``own`` is ``code_names(passage, python)`` when the caller has it already (one passage,
+    many borrowed spans).
 
     >>> adopt_names("x = y", "a = 1")
     'a = y'
     """
-    own = code_names(passage, python)
+    if own is None:
+        own = code_names(passage, python)
     tokens = code_tokens(borrowed, python)
-    used = set(code_names(borrowed, python))
+    before, after = _neighbours(tokens)
+    plain = [kind == "name" and _plain(b, a) for (kind, _), b, a in zip(tokens, before, after)]
+    used = {value for (_, value), p, b in zip(tokens, plain, before) if p and value not in _RESERVED
+            and b not in ("def", "class")}
+    own_set = set(own)
     spare = [name for name in own if name not in used]
     mapping: dict[str, str] = {}
     for index, (kind, value) in enumerate(tokens):
-        if kind != "name" or value in _RESERVED or value in own or value in mapping or not _plain(tokens, index):
+        if not plain[index] or value in _RESERVED or value in own_set or value in mapping:
             continue
         if spare:
             mapping[value] = spare.pop(0)
     if not mapping:
         return borrowed
-    return "".join(
-        mapping.get(value, value) if kind == "name" and _plain(tokens, index) else value
-        for index, (kind, value) in enumerate(tokens)
-    )
+    return "".join(mapping.get(value, value) if plain[index] else value for index, (_, value) in enumerate(tokens))
 
 
-def _plain(tokens: list[tuple[str, str]], index: int) -> bool:
-    """Whether the name at ``index`` is a plain name: not after a ``.`` (an attribute) and not
-    a keyword argument (``name=`` inside a call, followed by ``=`` but not ``==``)."""
-    before = next((v for k, v in reversed(tokens[:index]) if k != "space"), "")
-    after = next((v for k, v in tokens[index + 1 :] if k != "space"), "")
+def _neighbours(tokens: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """For every token, the nearest token before and after it that is not white space ("" at the ends)."""
+    before, last = [], ""
+    for kind, value in tokens:
+        before.append(last)
+        if kind != "space":
+            last = value
+    after, last = [""] * len(tokens), ""
+    for index in range(len(tokens) - 1, -1, -1):
+        after[index] = last
+        if tokens[index][0] != "space":
+            last = tokens[index][1]
+    return before, after
+
+
+def _plain(before: str, after: str) -> bool:
+    """Whether a name between the non-space tokens ``before`` and ``after`` is a plain name:
+    not after a ``.`` (an attribute) and not a keyword argument (``name=`` inside a call,
+    followed by ``=`` but not ``==``)."""
     if before.endswith("."):
         return False
     return not (after == "=" and before in ("(", ","))

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from goose.text.hygiene import junk_reason
 from goose.text.segment import Segmenter, Unit
 
 HASH_BITS = 18
@@ -141,8 +140,9 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
     """The units of a passage that a wrong option may be made of: only the solution part of
     a question + solution row (units from ``solution_start`` on), no unit the segmenter
     marked as junk (:attr:`goose.text.segment.Unit.junk`: headings, link lists, citations,
-    code fences, docstrings, ``def`` lines...), no code line that opens a function or class
-    or belongs to a docstring, and no sentence that :func:`goose.text.hygiene.junk_reason` rejects.
+    code fences, docstrings, ``def`` lines..., and every sentence that
+    :func:`goose.text.hygiene.junk_reason` rejects: the segmenter asks it of each one), and no
+    code line that opens a function or class or belongs to a docstring.
 
     >>> text = "def f(n):\\n    '''Return n.'''\\n    if n == 0:\\n        return 1"
     >>> [text[u.start:u.end] for u in borrowable_units(text, Segmenter().units(text))]
@@ -161,8 +161,6 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
                 continue
             if _DEF_LINE.match(body) or _DOCSTRING_LINE.match(body):
                 continue
-        elif junk_reason(body):
-            continue
         kept.append(unit)
     return kept
 

@@ -6,10 +6,11 @@
 '{"x": 1}'
 """
 
-from goose.engines.backend import Backend, BackendError, BatchBackend, RequestBackend
+from goose.engines.backend import Backend, BackendError, BatchBackend, EngineAuthError, RequestBackend
 from goose.engines.cache import ResponseCache
 from goose.engines.config import EngineConfig
 from goose.engines.engine import Engine, RetryPolicy
+from goose.engines.redact import redact, redact_options
 from goose.engines.structured import generate_json, parse_json_answer
 from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
 from goose.engines.usage import EngineUsage
@@ -20,6 +21,7 @@ __all__ = [
     "BatchBackend",
     "ChatRequest",
     "Engine",
+    "EngineAuthError",
     "EngineConfig",
     "EngineUsage",
     "Failure",
@@ -30,4 +32,6 @@ __all__ = [
     "SamplingParams",
     "generate_json",
     "parse_json_answer",
+    "redact",
+    "redact_options",
 ]

@@ -9,7 +9,8 @@ A back end implements exactly one of:
   keeps many in flight.
 
 Either reports a failed request by returning (batch) or raising (request) a
-:class:`BackendError` with a :data:`~goose.engines.types.FailureKind`.
+:class:`BackendError` with a :data:`~goose.engines.types.FailureKind`. A back end with an
+API key lists it in ``secrets`` so the engine removes it from failure messages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from goose.engines.redact import redact
 from goose.engines.types import ChatRequest, Failure, FailureKind, Generation
 
 
@@ -32,9 +34,22 @@ class BackendError(Exception):
         self.kind = kind
         self.message = message
 
-    def failure(self, attempts: int = 1) -> Failure:
-        """As a :class:`Failure` record."""
-        return Failure(kind=self.kind, message=self.message[:500], attempts=attempts)
+    def failure(self, attempts: int = 1, secrets: Sequence[str | None] = ()) -> Failure:
+        """As a :class:`Failure` record, its message without ``secrets`` or key-shaped strings.
+
+        >>> BackendError("bad_request", "HTTP 400: bad key sk-abcdefghijkl").failure().message
+        'HTTP 400: bad key ***'
+        """
+        return Failure(kind=self.kind, message=redact(self.message, secrets)[:500], attempts=attempts)
+
+
+class EngineAuthError(RuntimeError):
+    """The server refused the credentials (HTTP 401/403): every further request would fail
+    the same way, so the engine stops at the first one instead of dropping every row.
+
+    Its message is one line that says what to do, e.g. ``check the API key (HTTP 401 from
+    http://127.0.0.1:8000/v1): invalid api key``; it never contains the key.
+    """
 
 
 class Backend(ABC):
@@ -45,6 +60,9 @@ class Backend(ABC):
 
     model: str = ""
     """Model name as the back end knows it; part of the cache key and of task lineage."""
+
+    secrets: tuple[str, ...] = ()
+    """Strings never to write down (an API key): removed from failure messages."""
 
     supports_json_schema: bool = False
     """Whether ``response_schema`` constrains decoding (else it is only asked for in the prompt)."""

@@ -23,6 +23,8 @@ In a ``goose run`` YAML file::
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +64,7 @@ class EngineConfig(BaseModel):
             raise ValueError("backend 'vllm' needs 'model' (a Hugging Face id or a model folder)")
         if self.backend != "openai" and self.base_url:
             raise ValueError(f"'base_url' is for backend 'openai', not {self.backend!r}")
+        _check_options(self.backend, self.options)
         return self
 
     def build_backend(self) -> Backend:
@@ -88,3 +91,70 @@ class EngineConfig(BaseModel):
         if self.cache is not None:
             cache = Path(self.cache) if base is None or Path(self.cache).is_absolute() else Path(base) / self.cache
         return Engine(self.build_backend(), cache=cache, retry=self.retry)
+
+
+_SET_BY_CONFIG: dict[str, dict[str, str]] = {
+    "local": {"model_path": "set the engine's 'model:' key instead"},
+    "openai": {
+        "base_url": "set the engine's 'base_url:' key instead",
+        "model": "set the engine's 'model:' key instead",
+        "api_key": "put the key in the environment variable that 'api_key_env:' names (default OPENAI_API_KEY)",
+    },
+    "vllm": {"model": "set the engine's 'model:' key instead"},
+}
+"""Constructor arguments the config passes itself, by back end: argument -> what to do instead."""
+
+
+def backend_class(backend: str) -> type[Backend]:
+    """The back-end class of ``backend`` (its module imports no heavy library).
+
+    >>> backend_class("openai").__name__
+    'OpenAIHTTPBackend'
+    """
+    if backend == "local":
+        from goose.engines.backends.llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend
+    if backend == "openai":
+        from goose.engines.backends.openai_http import OpenAIHTTPBackend
+
+        return OpenAIHTTPBackend
+    from goose.engines.backends.vllm_offline import VLLMBackend
+
+    return VLLMBackend
+
+
+def backend_option_names(backend: str) -> frozenset[str] | None:
+    """The keyword arguments ``options`` may set for ``backend``, read from its class's
+    constructor (``None``: it takes any, ``**kwargs``).
+
+    >>> sorted(backend_option_names("local"))
+    ['logits_all', 'n_ctx', 'n_threads', 'verbose']
+    """
+    parameters = inspect.signature(backend_class(backend).__init__).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    named = {parameter.name for parameter in parameters
+             if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return frozenset(named - {"self"} - set(_SET_BY_CONFIG[backend]))
+
+
+def _check_options(backend: str, options: dict[str, Any]) -> None:
+    """Refuse ``options`` keys the back end's constructor does not take, naming the fix.
+
+    >>> _check_options("local", {"n_ctxx": 1})
+    Traceback (most recent call last):
+    ValueError: options: backend 'local' takes no option 'n_ctxx' (did you mean 'n_ctx'?); it takes logits_all, n_ctx, n_threads, verbose
+    """
+    for key in options:
+        if key in _SET_BY_CONFIG[backend]:
+            raise ValueError(f"options: {key!r} is not an option; {_SET_BY_CONFIG[backend][key]}")
+    known = backend_option_names(backend)
+    if known is None:
+        return
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"options: backend {backend!r} takes no option {key!r}{hint}; it takes "
+                             f"{', '.join(sorted(known))}")

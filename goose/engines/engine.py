@@ -12,6 +12,8 @@ any back end. Operators talk only to an :class:`Engine`; they never import a bac
 from __future__ import annotations
 
 import asyncio
+import random
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -20,10 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from goose.engines.backend import Backend, BackendError, BatchBackend, RequestBackend
+from goose.engines.backend import Backend, BackendError, BatchBackend, EngineAuthError, RequestBackend
 from goose.engines.cache import ResponseCache
+from goose.engines.redact import redact
 from goose.engines.types import TRANSIENT_FAILURES, ChatRequest, Failure, Generation
 from goose.engines.usage import EngineUsage
 
@@ -55,7 +57,10 @@ class Engine:
 
     ``cache`` is a :class:`ResponseCache` or a path for one (``None``: no cache).
     ``generate`` returns one :class:`Generation` or :class:`Failure` per request, in order;
-    it never raises for a failed request.
+    it never raises for a failed request, except when the server refuses the credentials
+    (HTTP 401/403): then it raises :class:`EngineAuthError` at once, because every other
+    request would fail the same way. Failures are never cached, so a fixed key resends.
+    Failure messages never hold the back end's ``secrets`` nor key-shaped strings.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Engine:
         self._usage: dict[str, EngineUsage] = defaultdict(EngineUsage)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._jitter = random.Random()  # backoff jitter only: answers never depend on it
 
     @property
     def name(self) -> str:
@@ -203,9 +209,12 @@ class Engine:
                 elif answer.kind in TRANSIENT_FAILURES and attempt < self.retry.max_attempts:
                     retry_next.append(index)
                 else:
-                    results[index] = answer.failure(attempts=attempt)
+                    results[index] = answer.failure(attempts=attempt, secrets=self.backend.secrets)
             if self.cache is not None:
-                self.cache.put_many(stored)
+                self.cache.put_many(stored)  # paid for, even when a refusal stops the run below
+            refused = next((a for a in answers if isinstance(a, BackendError) and a.kind == "auth"), None)
+            if refused is not None:
+                raise self._auth_error(refused)
             pending = retry_next
             if not pending:
                 break
@@ -216,40 +225,61 @@ class Engine:
         backend = self.backend
         slots = asyncio.Semaphore(self.retry.max_in_flight)
         policy = self.retry
+        refusals: list[EngineAuthError] = []  # the first refused credentials stop every request
 
-        def count_retry(_state: Any) -> None:
-            usage.retries += 1
+        async def attempt(request: ChatRequest, limit: float) -> Generation:
+            async with slots:
+                if refusals:
+                    raise refusals[0]
+                try:
+                    return await _within(limit, backend.send(request, policy.timeout))
+                except asyncio.TimeoutError as error:
+                    raise BackendError("timeout", f"no answer in {limit} s") from error
 
         async def one(index: int) -> Generation | Failure:
-            attempts = 0
             # ``timeout`` bounds each call to the server; a server that ignores ``n`` is asked
             # up to ``n`` times for one request, so the whole request may take ``n`` times that.
             limit = policy.timeout * requests[index].sampling.n
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(policy.max_attempts),
-                wait=wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff),
-                retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.kind in TRANSIENT_FAILURES),
-                before_sleep=count_retry,
-                reraise=True,
-            )
+            attempts = 0
             try:
-                async for attempt in retrying:
-                    with attempt:
-                        attempts += 1
-                        async with slots:
-                            try:
-                                generation = await asyncio.wait_for(backend.send(requests[index], policy.timeout), limit)
-                            except asyncio.TimeoutError as error:
-                                raise BackendError("timeout", f"no answer in {limit} s") from error
+                while True:
+                    attempts += 1
+                    try:
+                        generation = await attempt(requests[index], limit)
+                        break
+                    except BackendError as error:
+                        if error.kind not in TRANSIENT_FAILURES or attempts >= policy.max_attempts:
+                            raise
+                    usage.retries += 1
+                    # exponential backoff with full jitter: retries of many requests spread out
+                    ceiling = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempts - 1))
+                    await asyncio.sleep(self._jitter.uniform(0, ceiling))
             except BackendError as error:
-                return error.failure(attempts=attempts)
+                if error.kind == "auth":
+                    refusals.append(self._auth_error(error))
+                    raise refusals[0] from None
+                return error.failure(attempts=attempts, secrets=backend.secrets)
+            except EngineAuthError:
+                raise
             except Exception as error:  # noqa: BLE001 - a back-end bug fails its request, never the batch
-                return Failure(kind="bad_response", message=f"{type(error).__name__}: {error}"[:500], attempts=attempts)
+                message = redact(f"{type(error).__name__}: {error}", backend.secrets)[:500]
+                return Failure(kind="bad_response", message=message, attempts=attempts)
             if self.cache is not None:
                 self.cache.put(keys[index], generation)
             return generation
 
-        return list(await asyncio.gather(*(one(i) for i in range(len(requests)))))
+        tasks = [asyncio.ensure_future(one(i)) for i in range(len(requests))]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except EngineAuthError:
+            for task in tasks:  # every other request would be refused too: send no more
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _auth_error(self, error: BackendError) -> EngineAuthError:
+        detail = " ".join(redact(error.message, self.backend.secrets).split())[:300]
+        return EngineAuthError(f"check the API key ({detail})")
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run on the engine's own event loop thread, so clients stay bound to one loop and
@@ -259,6 +289,15 @@ class Engine:
             self._loop_thread = threading.Thread(target=self._loop.run_forever, name="goose-engine", daemon=True)
             self._loop_thread.start()
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+async def _within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """``work`` or ``asyncio.TimeoutError`` after ``seconds``; ``asyncio.timeout`` where it
+    exists (Python 3.11+), since ``wait_for`` there costs a task per call."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)
 
 
 def _lookup(cache: ResponseCache, keys: list[str]) -> dict[int, Generation]:

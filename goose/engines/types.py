@@ -17,6 +17,7 @@ FailureKind = Literal[
     "server_error",
     "connection",
     "bad_request",
+    "auth",
     "bad_response",
     "garbled_response",
     "malformed_json",
@@ -24,7 +25,9 @@ FailureKind = Literal[
     "empty_response",
     "unsupported",
 ]
-"""Why a request produced no usable answer; used in drop reasons and usage counters."""
+"""Why a request produced no usable answer; used in drop reasons and usage counters.
+``auth`` (HTTP 401/403: a missing or wrong API key) never reaches a row: the engine raises
+:class:`~goose.engines.backend.EngineAuthError` at the first one."""
 
 TRANSIENT_FAILURES: frozenset[str] = frozenset(
     {"timeout", "rate_limited", "server_error", "connection", "garbled_response"}

@@ -35,11 +35,12 @@ cache, retries and per-step accounting). Using it would need each LLM step split
 ``prompt`` and ``parse`` stages; that is future work. A model served by Ray Serve LLM
 (OpenAI-compatible) is used today with ``EngineConfig(backend="openai", base_url=...)``.
 
-The input of one :meth:`RayExecutor.run_batches` call is staged batch by batch into Ray's
-object store before the stages start (the driver keeps references only; Ray spills to disk
-when the store fills); outcomes then stream back in input order as they finish. Every call
-starts its own actors (engines included), so split a very large input into a few big
-shards rather than many small ones.
+The input of one :meth:`RayExecutor.run_batches` call streams to the workers: the driver
+reads its batches a few ahead of the first stage (``RayExecutorConfig.read_ahead``) and
+hands them over through a bounded queue (:mod:`goose.executors.ray_feed`), so neither the
+driver nor the object store ever holds the whole input; outcomes stream back in input
+order as they finish, and each stateful step sends its state back with the last batch.
+Every call starts its own actors (engines included).
 
 >>> import goose
 >>> [stage.describe() for stage in RayExecutor().plan(goose.offline_pipeline())]  # doctest: +NORMALIZE_WHITESPACE
@@ -56,15 +57,17 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from goose.engines import Engine, EngineConfig
+from goose.engines import Engine, EngineConfig, redact_options
 from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
 from goose.pipeline.operator import MAIN_ENGINE, Operator, RunContext
 from goose.pipeline.pipeline import READ_STEP, read_rejects
@@ -162,13 +165,17 @@ class RayExecutorConfig(BaseModel):
         description="Each stateful step (MinHashDedup, CorpusDistractors, AssembleTasks): one actor each.",
     )
     llm: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=1.0, max_actors=1),
-        description="Each LLM step: a pool of actors holding one engine per role each.",
+        default_factory=lambda: StageResources(num_cpus=0.1, max_actors=1),
+        description="Each LLM step: a pool of actors holding one engine per role each (they mostly wait on "
+        "a server or a GPU; give vLLM actors num_gpus).",
     )
     steps: dict[str, StageResources] = Field(
         default_factory=dict, description="Step name (as in stats: 'MaskReasoningSpan', 'MinHashDedup#2') -> resources."
     )
     progress_bars: bool = Field(False, description="Show Ray Data's progress bars.")
+    read_ahead: int = Field(
+        4, ge=1, description="Input batches the driver puts in the object store ahead of the first stage."
+    )
 
     @model_validator(mode="after")
     def _check_stateful(self) -> RayExecutorConfig:
@@ -294,7 +301,8 @@ class RayExecutor:
                 identities[role] = {
                     "backend": factory.backend,
                     "model": factory.model,
-                    "settings": factory.model_dump(mode="json", exclude={"cache", "retry", "api_key_env"}),
+                    # written into the run's manifest: secrets among the options become "***"
+                    "settings": redact_options(factory.model_dump(mode="json", exclude={"cache", "retry", "api_key_env"})),
                 }
             else:
                 identities[role] = {"factory": f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"}
@@ -303,62 +311,79 @@ class RayExecutor:
     def run_batches(
         self, pipeline: Pipeline, batches: Iterable[tuple[int, SourceBatch]]
     ) -> Iterator[tuple[int, BatchOutcome]]:
-        """Yield ``(index, outcome)`` for every given batch, in the order given."""
+        """Yield ``(index, outcome)`` for every given batch, in the order given.
+
+        ``batches`` is read as the stages need it: at most ``config.read_ahead`` batches
+        wait in the object store for the first stage, never the whole input."""
         ray = _import_ray()
         stages = self.plan(pipeline)
         factories = self._factories_for(pipeline, stages)
-        order: list[int] = []
-        refs = []
-        for index, batch in batches:
-            order.append(index)
-            refs.append(ray.put(_to_row(_start(index, batch))))
-        if not refs:
+        source = iter(batches)
+        first = next(source, None)
+        if first is None:
             return
-        if len(set(order)) != len(order):
-            raise RayExecutorError("batch indices repeat; give each input batch its own index (enumerate the batches)")
         _check_cluster_fits(ray, stages)
-        dataset = ray.data.from_arrow_refs(refs)
-        del refs  # the dataset holds them now; the driver keeps no batch data
-        context = dataset.context  # this dataset's own copy: nothing global changes
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = self.config.progress_bars
-        context.print_on_execution_start = self.config.progress_bars
-        shipped = _operators_to_ship(pipeline)
-        for stage in stages:
-            spec = _StageSpec(
-                steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
-                seed=pipeline.seed,
-                labels=pipeline.context.operators,
-                factories={role: factories[role] for role in stage.roles},
-                order=order if stage.kind == "stateful" else None,
-            )
-            pool = stage.resources
-            dataset = dataset.map_batches(
-                _StageActor,
-                fn_constructor_kwargs={"spec": spec},
-                batch_size=1,
-                batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(
-                    min_size=pool.actors,
-                    max_size=pool.max_actors,
-                    max_tasks_in_flight_per_actor=pool.max_tasks_in_flight_per_actor,
-                ),
-                num_cpus=pool.num_cpus,
-                num_gpus=pool.num_gpus or None,
-                udf_modifying_row_count=False,
-            )
-        operators_by_name = dict(zip(pipeline.step_names, pipeline.operators))
-        expected = iter(order)
-        for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for payload in block.column("payload").to_pylist():
-                state: _BatchState = pickle.loads(payload)
-                if state.index != next(expected, None):
-                    raise RayExecutorError(f"Ray Data returned batch {state.index} out of order; please report this as a goose bug")
-                if state.error is not None:
-                    state.error.reraise()
-                for name, private in state.final_states.items():
-                    _set_private_state(operators_by_name[name], private)
-                yield state.index, BatchOutcome(state.table, pa.concat_tables(state.rejects), state.stats, state.checkpoints)
+        from goose.executors.ray_feed import Feed
+
+        fed: deque[int] = deque()  # indices sent to the workers and not back yet, in input order
+        seen: set[int] = set()
+
+        def encode(position: int, item: tuple[int, SourceBatch], last: bool) -> pa.Table:
+            index, batch = item
+            if index in seen:
+                raise RayExecutorError(f"batch index {index} repeats; give each input batch its own index (enumerate the batches)")
+            seen.add(index)
+            fed.append(index)
+            return _to_row(_start(index, batch, position, last))
+
+        feed = Feed(chain([first], source), encode, self.config.read_ahead)
+        try:
+            dataset = ray.data.read_datasource(feed.datasource(), override_num_blocks=1, num_cpus=0)
+            context = dataset.context  # this dataset's own copy: nothing global changes
+            context.execution_options.preserve_order = True
+            context.enable_progress_bars = self.config.progress_bars
+            context.print_on_execution_start = self.config.progress_bars
+            shipped = _operators_to_ship(pipeline)
+            for stage in stages:
+                spec = _StageSpec(
+                    steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
+                    seed=pipeline.seed,
+                    labels=pipeline.context.operators,
+                    factories={role: factories[role] for role in stage.roles},
+                    stateful=stage.kind == "stateful",
+                )
+                pool = stage.resources
+                dataset = dataset.map_batches(
+                    _StageActor,
+                    fn_constructor_kwargs={"spec": spec},
+                    batch_size=1,
+                    batch_format="pyarrow",
+                    compute=ray.data.ActorPoolStrategy(
+                        min_size=pool.actors,
+                        max_size=pool.max_actors,
+                        max_tasks_in_flight_per_actor=pool.max_tasks_in_flight_per_actor,
+                    ),
+                    num_cpus=pool.num_cpus,
+                    num_gpus=pool.num_gpus or None,
+                    udf_modifying_row_count=False,
+                )
+            feed.start()
+            operators_by_name = dict(zip(pipeline.step_names, pipeline.operators))
+            for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for payload in block.column("payload").to_pylist():
+                    state: _BatchState = pickle.loads(payload)
+                    if state.index != (fed.popleft() if fed else None):
+                        raise RayExecutorError(f"Ray Data returned batch {state.index} out of order; please report this as a goose bug")
+                    if state.error is not None:
+                        state.error.reraise()
+                    for name, private in state.final_states.items():
+                        _set_private_state(operators_by_name[name], private)
+                    yield state.index, BatchOutcome(state.table, pa.concat_tables(state.rejects), state.stats, state.checkpoints)
+            feed.finish()
+            if fed:
+                raise RayExecutorError(f"Ray Data returned no outcome for batch {fed[0]}; please report this as a goose bug")
+        finally:
+            feed.close()
 
     def _factories_for(self, pipeline: Pipeline, stages: list[RayStage]) -> dict[str, EngineFactory]:
         """The factory of every role some LLM stage calls, or a clear error for a missing one."""
@@ -436,12 +461,14 @@ class _BatchState:
     checkpoints: dict[str, bytes] = field(default_factory=dict)
     final_states: dict[str, bytes] = field(default_factory=dict)
     error: _RemoteError | None = None
+    position: int = 0  # its place among this call's batches: 0, 1, 2, ...
+    last: bool = False  # the call's last batch: stateful steps send their state back with it
 
 
-def _start(index: int, batch: SourceBatch) -> _BatchState:
+def _start(index: int, batch: SourceBatch, position: int = 0, last: bool = False) -> _BatchState:
     read = OperatorStats(READ_STEP, rows_in=batch.table.num_rows + len(batch.drops), rows_out=batch.table.num_rows)
     read.drops.update(drop.reason for drop in batch.drops)
-    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read])
+    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read], position=position, last=last)
 
 
 def _to_row(state: _BatchState) -> pa.Table:
@@ -460,14 +487,17 @@ class _StageSpec:
     seed: int
     labels: tuple[str, ...]
     factories: dict[str, EngineFactory]
-    order: list[int] | None  # stateful stages: the batch indices in input order
+    stateful: bool  # its one actor checks that the batches come in input order
 
 
 class _StageActor:
     """Runs one stage's steps over each batch row; built once per actor (engines included)."""
 
     def __init__(self, spec: _StageSpec) -> None:
-        self.spec = spec
+        # Own copies of the steps: Ray hands actor arguments over zero-copy from its object
+        # store, so NumPy arrays in a stateful step's state arrive read-only; protocol 4
+        # (not 5, which keeps a read-only buffer read-only) makes them writable copies.
+        self.spec = spec = replace(spec, steps=pickle.loads(pickle.dumps(spec.steps, protocol=4)))
         self.engines: dict[str, Engine] = {}
         self.build_error: tuple[str, BaseException] | None = None
         for role, factory in spec.factories.items():
@@ -504,14 +534,14 @@ class _StageActor:
 
     def _advance(self, state: _BatchState) -> None:
         first = self.spec.steps[0][0]
-        order = self.spec.order
-        if order is not None:
-            expected = order[self.position] if self.position < len(order) else None
+        if self.spec.stateful:
+            expected = self.position
             self.position += 1
-            if state.index != expected and state.error is None:
+            if state.position != expected and state.error is None:
                 state.error = _RemoteError.capture(first, state.index, RayExecutorError(
-                    f"stateful step {first} got batch {state.index} where batch {expected} was due; its actor may "
-                    "have restarted and lost its state. Run again (a resumable run continues from its checkpoints)"
+                    f"stateful step {first} got batch {state.index} (number {state.position} of the run) where "
+                    f"number {expected} was due; its actor may have restarted and lost its state. Run again (a "
+                    "resumable run continues from its checkpoints)"
                 ), None)
         if state.error is not None:
             return
@@ -529,8 +559,8 @@ class _StageActor:
                 checkpoint = operator.checkpoint()
                 if checkpoint is not None:
                     state.checkpoints[name] = checkpoint
-                if order is not None and self.position == len(order):
-                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}))
+                if self.spec.stateful and state.last:
+                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}), protocol=4)  # writable arrays
 
     def _run_step(self, state: _BatchState, name: str, single: Pipeline) -> None:
         # Pipeline.process_batch itself runs the step, so counters, rejects and contract

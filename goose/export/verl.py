@@ -10,11 +10,21 @@ One row per task, with the columns verl's ``RLHFDataset`` and reward managers re
 * ``reward_model``: ``{"style": "rule", "ground_truth": <answer letter>}``.
 * ``extra_info``: ``{"split", "index" (row number), "id", "source_id", "options"}``.
 
-Point verl at :func:`compute_score` (this file imports goose with absolute imports only, so
-verl can load it by path)::
+Point verl at :func:`compute_score` by module (``pkg://``; goose must be importable in
+verl's workers) or by file path (this file imports goose with absolute imports only). The
+keys moved in verl 0.7.1, and verl 0.9 no longer reads the old ones (it ignores them
+silently, then fails at the first reward with "Reward function is not implemented for
+data_source='goose/math'")::
 
-    custom_reward_function.path=$(python -c "import goose.export.verl as m; print(m.__file__)")
+    # verl >= 0.7.1
+    reward.custom_reward_function.path=pkg://goose.export.verl
+    reward.custom_reward_function.name=compute_score
+    # verl <= 0.7.0
+    custom_reward_function.path=pkg://goose.export.verl
     custom_reward_function.name=compute_score
+
+With verl's batch reward manager (``reward_model.reward_manager=batch``, verl <= 0.7.0) use
+``name=compute_score_batch``: it takes whole lists (:func:`compute_score_batch`).
 
 >>> from goose.schema import tasks_to_table
 >>> to_verl(tasks_to_table([])).schema == VERL_SCHEMA
@@ -23,6 +33,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +154,12 @@ def compute_score(
     """verl custom reward function: 1.0 when the completion's final answer is ``ground_truth``.
 
     Delegates to :func:`goose.reward.score`; ``data_source``, ``extra_info`` and any further
-    keyword arguments verl passes are accepted and ignored. Use it with::
+    keyword arguments verl passes are accepted and ignored. A ``ground_truth`` that is not
+    one letter raises ValueError (the row is not a goose task). Use it with (verl >= 0.7.1;
+    up to 0.7.0 drop the ``reward.`` prefix)::
 
-        custom_reward_function.path=$(python -c "import goose.export.verl as m; print(m.__file__)")
-        custom_reward_function.name=compute_score
+        reward.custom_reward_function.path=pkg://goose.export.verl
+        reward.custom_reward_function.name=compute_score
 
     >>> compute_score("goose/math", "So the answer is \\\\boxed{B}", "B")
     1.0
@@ -154,3 +167,32 @@ def compute_score(
     0.0
     """
     return float(score(solution_str, ground_truth))
+
+
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[str],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    **kwargs: Any,
+) -> list[float]:
+    """verl batch reward function: one :func:`compute_score` per completion, as a list.
+
+    verl's ``BatchRewardManager`` (``reward_model.reward_manager=batch``) calls it once per
+    batch with keyword arguments ``data_sources=``, ``solution_strs=``, ``ground_truths=``
+    and ``extra_infos=`` and reads one score per row back. Raises ValueError when the lists
+    differ in length. Use it with::
+
+        custom_reward_function.path=pkg://goose.export.verl
+        custom_reward_function.name=compute_score_batch
+
+    >>> compute_score_batch(data_sources=["goose/math"] * 2, solution_strs=["\\\\boxed{B}", "Answer: A"],
+    ...     ground_truths=["B", "B"], extra_infos=[{}, {}])
+    [1.0, 0.0]
+    """
+    if not len(data_sources) == len(solution_strs) == len(ground_truths):
+        raise ValueError(
+            f"compute_score_batch got {len(data_sources)} data_sources, {len(solution_strs)} solution_strs "
+            f"and {len(ground_truths)} ground_truths; pass one of each per completion"
+        )
+    return [float(score(solution, truth)) for solution, truth in zip(solution_strs, ground_truths)]

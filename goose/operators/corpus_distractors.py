@@ -29,7 +29,9 @@ The pool makes this step stateful: the run's passages so far are remembered (bou
 do not depend on where a run was interrupted. ``pool_passages=0`` uses the batch alone.
 
 Input columns: ``source_id``, ``domain``, ``text``, ``gold``, ``span_start``, ``span_end``;
-optional ``solution_start``, ``document_id``, ``outside_text``.
+optional ``solution_start``, ``document_id``, ``outside_text``, ``units`` (the passage's units as
+:class:`HeuristicMaskSpan` found them; without it the passage is segmented here). The ``units``
+column is not passed on: no later step reads it.
 Output columns: ``distractors`` (list of str, preferred first), ``distractor_sources``
 (``perturb:<edits>``, ``perturb:<edits>><edits>`` for a variant of a variant, ``same_doc:<source_id>``, ``near:<source_id>`` or
 ``decoy:<source_id>:<edits>``). Drops: ``no_distractors`` (nothing at all could be made;
@@ -52,11 +54,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from goose.distractors.names import adopt_names
+from goose.distractors.names import adopt_names, code_names
 from goose.distractors.pool import PassagePool, PoolPassage
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
-from goose.text.perturb import document_terms, keep_words, perturbations
-from goose.text.segment import Segmenter, Unit
+from goose.text.perturb import DocumentTerms, keep_words, perturbations
+from goose.text.segment import Segmenter, Unit, units_from_records
 
 _WORDS = re.compile(r"\w+")
 CONTEXT_CHARS = 600
@@ -118,10 +120,14 @@ class CorpusDistractors(Operator):
             self._segmenter = Segmenter()
         optional = [c for c in ("solution_start", "document_id", "outside_text") if c in batch.column_names]
         rows = batch.select([*self.requires, *optional]).to_pylist()
+        given = batch.column("units") if "units" in batch.column_names else None
         segmented: dict[str, list[Unit]] = {}  # a passage with several candidate spans has several rows
-        for row in rows:
+        for index, row in enumerate(rows):
             if row["text"] not in segmented:
-                segmented[row["text"]] = self._segmenter.units(row["text"])
+                records = given[index].as_py() if given is not None else None
+                segmented[row["text"]] = (
+                    units_from_records(records) if records is not None else self._segmenter.units(row["text"])
+                )
         unit_lists = [segmented[row["text"]] for row in rows]
         pool = self._pool if self._pool is not None and self.pool_passages else PassagePool(max(1, len(rows)))
         pooled: set[str] = set()
@@ -137,14 +143,21 @@ class CorpusDistractors(Operator):
             if pool is self._pool:
                 self._added.append(passage)
         outcomes = RowOutcomes(
-            batch, types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())}
+            batch.drop_columns(["units"]) if given is not None else batch,
+            types={"distractors": pa.list_(pa.string()), "distractor_sources": pa.list_(pa.string())},
         )
+        # The passages of one document share their outside paragraphs, and a passage has a row per
+        # candidate span: each distinct paragraph is segmented once per batch (SplitPassages puts
+        # a document's passages in one batch).
+        outside_parts: dict[str, PoolPassage] = {}
+        terms_of = DocumentTerms()  # the same way, each outside paragraph's terms are found once per batch
         for index, (row, units) in enumerate(zip(rows, unit_lists)):
             size, kind = _gold_shape(row, units)
             rng = context.rng(self.name, row["source_id"], row["span_start"])
             # Term swaps draw on the document's own words, so variants stay on the passage's topic.
             around = row["text"][: row["span_start"]] + "\n" + row["text"][row["span_end"] :]
-            vocabulary = document_terms("\n".join([around, *(row.get("outside_text") or [])]))
+            vocabulary = terms_of([row["text"][: row["span_start"]], row["text"][row["span_end"] :],
+                                   *(row.get("outside_text") or [])])
             keep = keep_words(around)  # the passage's givens stay as they are
             perturbed = perturbations(row["gold"], rng, max_variants=self.max_perturbations, vocabulary=vocabulary,
                                       kind=kind, keep=keep)
@@ -154,7 +167,7 @@ class CorpusDistractors(Operator):
                                         kind=kind, keep=keep)
                 known = {row["gold"], *(text for text, _ in perturbed)}
                 perturbed += [(text, f"{perturbed[0][1]}>{edits}") for text, edits in further if text not in known]
-            borrowed = self._borrowed(row, units, size, kind, pool)
+            borrowed = self._borrowed(row, units, size, kind, pool, outside_parts)
             decoys = (
                 perturbations(borrowed[0].text, rng, max_variants=len(perturbed), vocabulary=vocabulary, kind=kind)
                 if borrowed else []
@@ -171,38 +184,54 @@ class CorpusDistractors(Operator):
             outcomes.keep(index, distractors=texts, distractor_sources=sources)
         return outcomes.result()
 
-    def _borrowed(self, row: dict, units: list[Unit], size: int, kind: str, pool: PassagePool) -> list[_Borrowed]:
+    def _borrowed(
+        self, row: dict, units: list[Unit], size: int, kind: str, pool: PassagePool, outside_parts: dict[str, PoolPassage]
+    ) -> list[_Borrowed]:
         """Same-document spans first, then spans of the nearest passages, each source's spans
-        ranked by words shared with the gold's context and by length closeness."""
+        ranked by words shared with the gold's context and by length closeness. ``outside_parts``
+        holds the outside paragraphs segmented so far in this batch, by text."""
         text, start, end = row["text"], row["span_start"], row["span_end"]
         code = "\n".join(text[u.start : u.end] for u in units if u.kind == "line" and u.junk is None)
+        python = _looks_python(code)
+        own_names = code_names(code, python) if kind == "line" else []
         gold_length = max(len(row["gold"]), 1)
         low, high = int(self.min_length_ratio * gold_length), int(self.max_length_ratio * gold_length) + 1
         context_text = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS]
         context_words = set(_WORDS.findall(context_text.lower()))
         own_id, document = str(row["source_id"]), str(row.get("document_id") or row["source_id"])
-        sources: list[tuple[str, str, list[str]]] = []  # (origin, source id, window texts)
-        for k, outside in enumerate(row.get("outside_text") or []):
-            part = PoolPassage.build(f"{document}@{k}", document, str(row["domain"]), outside, segmenter=self._segmenter,
-                                 skip_first=False)
-            sources.append(("same_doc", document, _windows(part, size, kind, low, high)))
+        # (origin, source id, the passage whose windows are borrowed, or an outside paragraph's text).
+        # A source's windows are made only when it is reached: once max_corpus spans are chosen, the
+        # rest (most outside paragraphs of a long document) are never segmented.
+        sources: list[tuple[str, str, PoolPassage | str]] = [
+            ("same_doc", document, outside) for outside in row.get("outside_text") or []
+        ]
         masked = text[:start] + " " + text[end:]
         nearest = pool.nearest(masked, self.nearest_passages, exclude=own_id, domain=str(row["domain"]))
         same_doc = [i for i in range(len(pool)) if pool.passages[i].document_id == document and pool.passages[i].source_id != own_id]
         for position in same_doc + [i for i in nearest if i not in same_doc]:
             passage = pool.passages[position]
             origin = "same_doc" if position in same_doc else "near"
-            sources.append((origin, passage.source_id, _windows(passage, size, kind, low, high)))
+            sources.append((origin, passage.source_id, passage))
         chosen: list[_Borrowed] = []
         seen: set[str] = {row["gold"].strip()}
-        for origin, source_id, windows in sources:
+        for origin, source_id, source in sources:
+            if len(chosen) >= self.max_corpus:
+                break
+            if isinstance(source, str):
+                part = outside_parts.get(source)
+                if part is None:  # only its windows are read: the ids and domain do not matter
+                    part = outside_parts[source] = PoolPassage.build(
+                        document, document, str(row["domain"]), source, segmenter=self._segmenter, skip_first=False
+                    )
+                source = part
+            windows = _windows(source, size, kind, low, high)
             ranked = sorted(windows, key=lambda w: -_fit(w, context_words, gold_length))
             taken = 0
             for window in ranked:
                 if taken >= self.max_per_source or len(chosen) >= self.max_corpus:
                     break
                 if kind == "line":  # another function's lines, in the names of this passage's code
-                    window = adopt_names(window, code, python=_looks_python(code))
+                    window = adopt_names(window, code, python=python, own=own_names)
                 if window.strip() in seen or window in text:
                     continue
                 seen.add(window.strip())

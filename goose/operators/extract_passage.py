@@ -42,6 +42,7 @@ from rapidfuzz import fuzz
 
 from goose.engines import ChatRequest, Failure, SamplingParams, generate_json
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.prompts.untrusted import escape_delimiters
 from goose.prompts import load_prompt
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -103,7 +104,7 @@ class ExtractPassage(Operator):
         sources = {i: rows[i]["text"][: self.max_source_chars] for i in asked}
         requests = [
             ChatRequest.user(
-                template.render(domain=rows[i]["domain"], document=sources[i], min_words=self.min_words,
+                template.render(domain=rows[i]["domain"], document=escape_delimiters(sources[i]), min_words=self.min_words,
                                 max_words=self.max_words),
                 sampling,
             )

@@ -34,10 +34,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
+from rapidfuzz import fuzz, process
 
-from goose.options import NEAR_DUPLICATE_SIMILARITY, normalize_for_comparison, similarity_matrix
+from goose.options import NEAR_DUPLICATE_SIMILARITY, normalize_for_comparison
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 from goose.question import MASK_TOKEN
 from goose.text.equivalence import EquivalenceChecker, guess_kind
@@ -92,13 +94,14 @@ class FilterDistractors(Operator):
         text = row["text"]
         masked = normalize_for_comparison(text[: row["span_start"]] + MASK_TOKEN + text[row["span_end"] :])
         norm_gold = normalize_for_comparison(gold)
-        to_gold = similarity_matrix(candidates, [gold])[:, 0] if candidates else []
-        pairwise = similarity_matrix(candidates, candidates) if candidates else None
+        norms = [normalize_for_comparison(candidate or "") for candidate in candidates]  # once per text
+        to_gold = _ratios(norms, [norm_gold])[:, 0] if candidates else []
+        pairwise = _ratios(norms, norms) if candidates else None
         same_fill = EquivalenceChecker(gold, guess_kind(gold, domain)) if self.check_equivalence and gold else None
         removed: Counter[str] = Counter()
         kept: list[int] = []
         for i, candidate in enumerate(candidates):
-            norm = normalize_for_comparison(candidate or "")
+            norm = norms[i]
             ratio = len(candidate or "") / max(len(gold), 1)
             if not norm or MASK_TOKEN.lower() in norm:
                 removed["blank"] += 1
@@ -117,3 +120,8 @@ class FilterDistractors(Operator):
             else:
                 kept.append(i)
         return [candidates[i] for i in kept], [sources[i] for i in kept], removed
+
+
+def _ratios(left: list[str], right: list[str]) -> np.ndarray:
+    """:func:`goose.options.similarity_matrix` of texts that are normalised already."""
+    return process.cdist(left, right, scorer=fuzz.ratio, dtype=np.float32).astype(np.float64)

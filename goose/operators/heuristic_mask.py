@@ -11,7 +11,9 @@ Input columns: ``source_id``, ``text``; optional ``solution_start`` (set by the
 question + solution adapters of :mod:`goose.adapters`): the span then starts at or after
 that character offset, so the gold is part of the solution, never of the question.
 Output columns: ``gold``, ``span_start``,
-``span_end`` (character offsets of the gold in ``text``), ``span_rank`` (0 for the best span).
+``span_end`` (character offsets of the gold in ``text``), ``span_rank`` (0 for the best span),
+``units`` (the passage's units, :func:`goose.text.segment.unit_records`: :class:`CorpusDistractors`
+reads them instead of segmenting the passage again, and drops the column).
 With ``spans_per_passage`` above 1 a passage gives up to that many rows, one per
 non-overlapping span, best first: when a later step (e.g. :class:`ShortcutFilter`) drops the
 task of the best span, :class:`FirstSpanPerPassage` keeps the next one that survived.
@@ -66,14 +68,19 @@ from rapidfuzz import fuzz
 from goose.options import normalize_for_comparison
 from goose.pipeline.operator import BatchResult, Drop, Operator, RowOutcomes, RunContext, column_or_nulls
 from goose.question import MASK_TOKEN
-from goose.text.segment import Segmenter, Unit
+from goose.text.segment import Segmenter, Unit, unit_records
+
+UNITS_TYPE = pa.list_(pa.struct([
+    ("start", pa.int64()), ("end", pa.int64()), ("kind", pa.string()), ("score", pa.float64()), ("junk", pa.string()),
+]))
+"""Arrow type of the ``units`` column (one record per :class:`goose.text.segment.Unit`)."""
 
 
 class HeuristicMaskSpan(Operator):
     """Pick the most reasoning-dense multi-unit span of each passage as the gold."""
 
     requires: ClassVar[tuple[str, ...]] = ("source_id", "text")
-    produces: ClassVar[tuple[str, ...]] = ("gold", "span_start", "span_end", "span_rank")
+    produces: ClassVar[tuple[str, ...]] = ("gold", "span_start", "span_end", "span_rank", "units")
     expands: ClassVar[bool] = True
 
     min_units: int = Field(2, ge=1, description="Fewest sentences/lines in the span.")
@@ -113,9 +120,9 @@ class HeuristicMaskSpan(Operator):
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         if self._segmenter is None:
             self._segmenter = Segmenter()
-        outcomes = RowOutcomes(
-            batch, types={"gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64(), "span_rank": pa.int64()}
-        )
+        outcomes = RowOutcomes(batch, types={
+            "gold": pa.string(), "span_start": pa.int64(), "span_end": pa.int64(), "span_rank": pa.int64(), "units": UNITS_TYPE,
+        })
         ids = batch.column("source_id").to_pylist()
         solution_starts = column_or_nulls(batch, "solution_start")
         for index, text in enumerate(batch.column("text").to_pylist()):
@@ -133,8 +140,9 @@ class HeuristicMaskSpan(Operator):
             if isinstance(choice, Drop):
                 outcomes.drop(index, choice.reason, choice.detail)
                 continue
+            records = unit_records(units)
             for rank, (start, end) in enumerate(choice):
-                outcomes.keep(index, gold=text[start:end], span_start=start, span_end=end, span_rank=rank)
+                outcomes.keep(index, gold=text[start:end], span_start=start, span_end=end, span_rank=rank, units=records)
         return outcomes.result()
 
     def _best_windows(

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from goose.engines.structured import generate_json
 from goose.engines.types import ChatRequest, Failure, SamplingParams
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.prompts.untrusted import escape_delimiters, fence
 from goose.prompts import load_prompt
 from goose.question import MASK_TOKEN
 
@@ -113,7 +114,9 @@ class JudgeDistractors(Operator):
     @staticmethod
     def _prompt(row: dict) -> str:
         text, start, end = row["text"], row["span_start"], row["span_end"]
-        candidates = "\n".join(f"{n}. {d}" for n, d in enumerate(row["distractors"], start=1))
-        return load_prompt(JUDGE_PROMPT).render(
-            masked_passage=text[:start] + MASK_TOKEN + text[end:], gold=row["gold"], candidates=candidates
+        # untrusted text stays inside its tags: a passage or candidate cannot close them early
+        candidates = "\n".join(
+            fence(d, "candidate", f'number="{n}"') for n, d in enumerate(row["distractors"], start=1)
         )
+        masked = escape_delimiters(text[:start]) + MASK_TOKEN + escape_delimiters(text[end:])
+        return load_prompt(JUDGE_PROMPT).render(masked_passage=masked, gold=escape_delimiters(row["gold"]), candidates=candidates)

@@ -125,6 +125,7 @@ from goose.operators.corpus_distractors import CorpusDistractors
 from goose.operators.filter_distractors import FilterDistractors
 from goose.options import normalize_for_comparison
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext, column_or_nulls
+from goose.prompts.untrusted import escape_delimiters
 from goose.prompts import Prompt, load_prompt
 from goose.question import MASK_TOKEN
 from goose.text.segment import Segmenter, Unit, spread_pick, tile_windows
@@ -366,7 +367,10 @@ class MaskReasoningSpan(Operator):
         prompts = {index: self.prompt_for(rows[index]["domain"]) for index in asked}
         requests = [
             ChatRequest.user(
-                prompts[i].render(domain=rows[i]["domain"], passage=rows[i]["text"], min_distractors=self.min_distractors),
+                prompts[i].render(
+                    domain=rows[i]["domain"], passage=escape_delimiters(rows[i]["text"]),
+                    min_distractors=self.min_distractors,
+                ),
                 sampling,
             )
             for i in asked
@@ -420,7 +424,7 @@ class MaskReasoningSpan(Operator):
         requests = [
             ChatRequest.user(
                 prompts[i].render(
-                    domain=rows[i]["domain"], passage=numbered_passage(rows[i]["text"], offered[i]),
+                    domain=rows[i]["domain"], passage=escape_delimiters(numbered_passage(rows[i]["text"], offered[i])),
                     count=len(offered[i]), min_distractors=self.min_distractors,
                 ),
                 sampling,

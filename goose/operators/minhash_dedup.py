@@ -6,8 +6,11 @@ row, in this batch or any earlier batch of the run, are near-duplicates. ``minha
 ``minhash: {threshold: 0.8}``) sets shingles, ``num_perm``, ``threshold`` and the bands x
 rows it implies; :mod:`goose.dedup.minhash` explains the trade-offs. Rows are checked one
 by one in input order against the run so far, so the first copy is kept and the result does
-not depend on batch size. The operator keeps a run-wide index (band key -> kept row and
-that row's signature, about 1.5 KB per kept row), cleared by ``start_run``. A resumable run
+not depend on batch size. The operator keeps a run-wide index in NumPy arrays
+(:mod:`goose.dedup.run_index`): each band key seen -> the kept row it leads to (12 bytes an
+entry, ``bands`` entries per kept row plus the new keys of near-copies), and each kept
+row's signature and label (``4 * num_perm`` bytes plus the label): about 0.7 KB per kept
+row at the defaults, cleared by ``start_run``. A resumable run
 saves what each batch added to that index (:meth:`MinHashDedup.checkpoint`, NumPy arrays, no
 pickle) and replays the saved parts on resume (:meth:`MinHashDedup.restore`), so a resumed
 run drops exactly the rows an uninterrupted one would.
@@ -27,18 +30,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from itertools import islice
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from goose.dedup.minhash import (
-    MinHashParams,
-    band_keys,
-    signatures,
-)
+from goose.dedup.minhash import MinHashParams, band_keys, group_firsts, signatures
+from goose.dedup.run_index import BandIndex, KeptRows
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
 
 _NO_SHINGLES = np.uint32(0xFFFFFFFF)
@@ -59,12 +58,14 @@ class MinHashDedup(Operator):
     )
 
     stateful: ClassVar[bool] = True
-    _index: dict[tuple[int, int], int] = PrivateAttr(default_factory=dict)
-    _kept: dict[int, tuple[str, np.ndarray]] = PrivateAttr(default_factory=dict)
+    _index: BandIndex | None = PrivateAttr(None)  # (band, key) -> ordinal of the kept row it leads to
+    _kept: KeptRows | None = PrivateAttr(None)
     _rows_seen: int = PrivateAttr(0)
-    # Sizes of ``_index`` and ``_kept`` at the last checkpoint: both dicts only grow, in
-    # insertion order, so what came after is exactly what the next checkpoint must hold.
-    _checkpointed: tuple[int, int] = PrivateAttr((0, 0))
+    # Index entries added since the last checkpoint, or None before the first checkpoint or
+    # restore of the run: then the next checkpoint holds the whole index, and a run that
+    # never checkpoints keeps no second copy of it.
+    _unsaved: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = PrivateAttr(None)
+    _kept_saved: int = PrivateAttr(0)  # kept rows already in a checkpoint
 
     @property
     def params(self) -> MinHashParams:
@@ -75,10 +76,24 @@ class MinHashDedup(Operator):
         return tuple(self.fields) if self.fields else (self.column,)
 
     def start_run(self) -> None:
-        self._index.clear()
-        self._kept.clear()
+        self._index = BandIndex(self.minhash.bands)
+        self._kept = KeptRows(self.minhash.num_perm)
         self._rows_seen = 0
-        self._checkpointed = (0, 0)
+        self._unsaved = None
+        self._kept_saved = 0
+
+    @property
+    def index_nbytes(self) -> int:
+        """Bytes of the run-wide index (band keys and kept rows) so far.
+
+        >>> dedup = MinHashDedup()
+        >>> dedup.start_run()
+        >>> _ = dedup.process(pa.table({"text": ["one two three four five six"]}), RunContext())
+        >>> 0 < dedup.index_nbytes < 3_000_000  # one block of signatures is allocated up front
+        True
+        """
+        index, kept = self._state()
+        return index.nbytes + kept.nbytes
 
     def checkpoint(self) -> bytes:
         """What the run-wide index learnt since the previous checkpoint (or ``start_run``):
@@ -94,86 +109,136 @@ class MinHashDedup(Operator):
         >>> copy.process(pa.table({"text": ["One two three four five six!"]}), RunContext()).drops[0].reason
         'near_duplicate'
         """
-        index_seen, kept_seen = self._checkpointed
-        new_index = _last_items(self._index, len(self._index) - index_seen)
-        new_kept = _last_items(self._kept, len(self._kept) - kept_seen)
-        labels = [label.encode("utf-8") for _, (label, _) in new_kept]
+        index, kept = self._state()
+        if self._unsaved is None:
+            band, key, ordinal = index.entries()
+        elif self._unsaved:
+            band, key, ordinal = (np.concatenate(column) for column in zip(*self._unsaved))
+        else:
+            band, key, ordinal = np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        kept_rows, kept_signatures, labels = kept.since(self._kept_saved)
+        encoded = [label.encode("utf-8") for label in labels]
         arrays: dict[str, np.ndarray] = {
             "format": np.array(_CHECKPOINT_FORMAT, dtype=np.int64),
             "rows_seen": np.array(self._rows_seen, dtype=np.int64),
-            "index_band": np.fromiter((band for (band, _), _ in new_index), dtype=np.int32, count=len(new_index)),
-            "index_key": np.fromiter((key for (_, key), _ in new_index), dtype=np.uint64, count=len(new_index)),
-            "index_row": np.fromiter((row for _, row in new_index), dtype=np.int64, count=len(new_index)),
-            "kept_row": np.fromiter((row for row, _ in new_kept), dtype=np.int64, count=len(new_kept)),
-            "kept_signature": np.stack([signature for _, (_, signature) in new_kept])
-            if new_kept else np.zeros((0, self.minhash.num_perm), dtype=np.uint32),
-            "kept_label_ends": np.cumsum([len(label) for label in labels], dtype=np.int64),
-            "kept_labels": np.frombuffer(b"".join(labels), dtype=np.uint8),
+            "index_band": band.astype(np.int32),
+            "index_key": key.astype(np.uint64),
+            "index_row": kept.run_rows(ordinal),
+            "kept_row": kept_rows,
+            "kept_signature": kept_signatures,
+            "kept_label_ends": np.cumsum([len(label) for label in encoded], dtype=np.int64),
+            "kept_labels": np.frombuffer(b"".join(encoded), dtype=np.uint8),
         }
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
-        self._checkpointed = (len(self._index), len(self._kept))
+        self._unsaved = []
+        self._kept_saved = len(kept)
         return buffer.getvalue()
 
     def restore(self, checkpoints: Sequence[bytes]) -> None:
         """Replay ``checkpoints`` (from :meth:`checkpoint`, in batch order) after ``start_run``."""
+        index, kept = self._state()
+        entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for position, state in enumerate(checkpoints):
             arrays = _read_checkpoint(position, state)
             signature = arrays["kept_signature"]
             if signature.shape[1:] != (self.minhash.num_perm,):
                 raise ValueError(f"checkpoint {position} holds signatures of {signature.shape[1:]} values, this "
                                  f"operator makes {self.minhash.num_perm}; resume with the same minhash settings")
-            entries = dict(zip(zip(arrays["index_band"].tolist(), arrays["index_key"].tolist()),
-                               arrays["index_row"].tolist()))
-            if entries.keys() & self._index.keys():
+            rows = arrays["kept_row"]
+            last = kept.run_row(len(kept) - 1) if len(kept) else -1
+            if rows.size and (rows[0] <= last or np.any(np.diff(rows) <= 0)):
                 raise ValueError(f"checkpoint {position} repeats entries of an earlier one; restore each batch's "
                                  "checkpoint once, in batch order")
-            self._index.update(entries)
             labels = arrays["kept_labels"].tobytes()
             ends = arrays["kept_label_ends"].tolist()
-            starts = [0, *ends[:-1]]
-            self._kept.update(
-                (row, (labels[start:end].decode("utf-8"), values))
-                for row, start, end, values in zip(arrays["kept_row"].tolist(), starts, ends, signature)
-            )
+            kept.append(rows, signature, [labels[start:end].decode("utf-8") for start, end in zip([0, *ends[:-1]], ends)])
+            entries.append((arrays["index_band"].astype(np.int64), arrays["index_key"], arrays["index_row"]))
             self._rows_seen = int(arrays["rows_seen"])
-        self._checkpointed = (len(self._index), len(self._kept))
+        if entries:
+            band, key, run_row = (np.concatenate(column) for column in zip(*entries))
+            ordinal = kept.ordinals(run_row)
+            order = np.lexsort((key, band))
+            repeated = (band[order][1:] == band[order][:-1]) & (key[order][1:] == key[order][:-1])
+            if repeated.any() or (index.lookup_entries(band, key) >= 0).any():
+                raise ValueError("the checkpoints repeat index entries; restore each batch's checkpoint once, "
+                                 "in batch order")
+            if (ordinal < 0).any():
+                raise ValueError("the checkpoints point to rows they do not keep; restore every finished batch's "
+                                 "checkpoint, in batch order, or start the run over in a new output folder")
+            index.add(band, key, ordinal)
+        self._unsaved = []
+        self._kept_saved = len(kept)
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
+        index, kept = self._state()
         outcomes = RowOutcomes(batch)
         texts = self._texts(batch)
         signature = signatures(texts, self.minhash)
-        keys = band_keys(signature, self.minhash).tolist()
         labels = self._labels(batch)
+        active = np.flatnonzero(signature[:, 0] != _NO_SHINGLES)
+        keys = band_keys(signature[active], self.minhash)
+        earlier = index.lookup(keys)  # kept rows of earlier batches, by ordinal
+        owner = _first_owner(keys, earlier < 0)  # the row of this batch that brought a key first
         # One sequential rule for rows of this batch and of earlier ones alike, so the
-        # result does not depend on how the run was cut into batches.
-        for i in range(len(texts)):
-            run_row = self._rows_seen + i
-            if signature[i, 0] == _NO_SHINGLES:
-                outcomes.keep(i)
+        # result does not depend on how the run was cut into batches: a row matches the
+        # kept rows its band keys lead to, the earliest (verified) one wins.
+        first_new = len(kept)
+        kept_as: list[int] = []  # per active row: ordinal of the kept row it counts as
+        new_kept: list[int] = []  # positions (in ``active``) of the rows kept in this batch
+        position = 0
+        for i, (found, owners) in enumerate(zip(earlier.tolist(), owner.tolist())):
+            row = int(active[i])
+            while position < row:  # rows without shingles: kept, never matched
+                outcomes.keep(position)
+                position += 1
+            position += 1
+            hits = {hit for hit in found if hit >= 0}
+            hits.update(kept_as[first] for first in owners if first >= 0)
+            match = self._first_match(sorted(hits), signature[row], kept, first_new, new_kept, active, signature)
+            if match is None:
+                outcomes.keep(row)
+                kept_as.append(first_new + len(new_kept))
+                new_kept.append(i)
                 continue
-            earlier = self._earlier_match(keys[i], signature[i])
-            kept_row = run_row if earlier is None else earlier
-            if earlier is None:
-                outcomes.keep(i)
-                self._kept[run_row] = (labels[i], signature[i].copy())
+            kept_as.append(match)
+            if match >= first_new:
+                at = int(active[new_kept[match - first_new]])
+                label, kept_signature = labels[at], signature[at]
             else:
-                label, kept_signature = self._kept[earlier]
-                jaccard = float((kept_signature == signature[i]).mean())
-                outcomes.drop(i, "near_duplicate", f"near-duplicate of {label} (estimated Jaccard {jaccard:.2f})")
-            for band, key in enumerate(keys[i]):
-                self._index.setdefault((band, key), kept_row)
+                label, kept_signature = kept.label(match), kept.signature(match)
+            jaccard = float((kept_signature == signature[row]).mean())
+            outcomes.drop(row, "near_duplicate", f"near-duplicate of {label} (estimated Jaccard {jaccard:.2f})")
+        for row in range(position, len(texts)):
+            outcomes.keep(row)
+        kept_rows = active[np.array(new_kept, dtype=np.int64)]
+        kept.append(self._rows_seen + kept_rows, signature[kept_rows], [labels[row] for row in kept_rows.tolist()])
+        brought = (owner < 0) & (earlier < 0)  # keys new to the run, at the row that brought them
+        row_of, band = np.nonzero(brought)
+        new_entries = (band.astype(np.int64), keys[row_of, band], np.array(kept_as, dtype=np.int64)[row_of])
+        index.add(*new_entries)
+        if self._unsaved is not None:
+            self._unsaved.append(new_entries)
         self._rows_seen += len(texts)
         return outcomes.result()
 
-    def _earlier_match(self, keys: list[int], signature: np.ndarray) -> int | None:
-        """The earliest kept row seen so far in the run sharing a band (and, with ``verify``,
-        similar enough), or ``None``."""
-        hits = sorted({self._index[(band, key)] for band, key in enumerate(keys) if (band, key) in self._index})
+    def _first_match(self, hits: list[int], signature: np.ndarray, kept: KeptRows, first_new: int,
+                     new_kept: list[int], active: np.ndarray, batch_signatures: np.ndarray) -> int | None:
+        """The earliest kept row (ordinal) among ``hits`` that is, with ``verify``, similar
+        enough, or ``None``."""
         for hit in hits:
-            if not self.minhash.verify or float((self._kept[hit][1] == signature).mean()) >= self.minhash.threshold:
+            if not self.minhash.verify:
+                return hit
+            other = batch_signatures[active[new_kept[hit - first_new]]] if hit >= first_new else kept.signature(hit)
+            if float((other == signature).mean()) >= self.minhash.threshold:
                 return hit
         return None
+
+    def _state(self) -> tuple[BandIndex, KeptRows]:
+        if self._index is None or self._kept is None:
+            self.start_run()
+        assert self._index is not None and self._kept is not None
+        return self._index, self._kept
 
     def _texts(self, batch: pa.Table) -> list[str]:
         columns = [batch.column(name).to_pylist() for name in self.required_columns()]
@@ -188,9 +253,15 @@ class MinHashDedup(Operator):
         return [f"run-row:{self._rows_seen + i}" for i in range(batch.num_rows)]
 
 
-def _last_items(mapping: dict, count: int) -> list:
-    """The last ``count`` items of an insertion-ordered dict, oldest first, in O(count)."""
-    return list(islice(reversed(mapping.items()), count))[::-1]
+def _first_owner(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For each ``keys[i, band]`` with ``candidates[i, band]``: the first row ``j < i`` of
+    ``keys`` with the same key in that band, ``-1`` where ``i`` is the first (or not a
+    candidate). Linear in group size: one sort per band."""
+    owner = np.full(keys.shape, -1, dtype=np.int64)
+    for band in range(keys.shape[1]):
+        members, firsts = group_firsts(keys[:, band], np.flatnonzero(candidates[:, band]))
+        owner[members, band] = firsts
+    return owner
 
 
 def _read_checkpoint(position: int, state: bytes) -> dict[str, np.ndarray]:

@@ -4,7 +4,12 @@ Input columns: ``text_column`` (default ``text``); optional ``id_column`` and ``
 Output columns: ``source_id``, ``text``, ``domain`` (other input columns pass through).
 Drops: ``missing_text`` (no value), ``not_text`` (a number, a list, ...), ``invalid_utf8``
 (bytes that are not UTF-8), ``too_long`` (over ``max_chars`` before any work is spent),
-``empty_text`` (nothing left after cleaning), ``too_short`` (under ``min_chars``).
+``empty_text`` (nothing left after cleaning), ``too_short`` (under ``min_chars``),
+``duplicate_id`` (the ``id_column`` value of an earlier row of the batch: the first row
+with an id is kept, later ones would pass for the same document downstream; ids are
+checked within a batch, the step keeps no memory between batches).
+A text column whose rows mix strings with lists or numbers is read as strings (see
+:mod:`goose.pipeline.sources`); those rows are dropped as ``not_text`` all the same.
 
 >>> from goose import Pipeline
 >>> result = Pipeline([PrepareText(default_domain="math")]).run([{"text": "x\\r\\n= 1\\x00"}])
@@ -22,6 +27,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from goose.pipeline.operator import BatchResult, Operator, RowOutcomes, RunContext
+from goose.pipeline.sources import column_values
 from goose.task import source_id_for
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
@@ -65,14 +71,21 @@ class PrepareText(Operator):
             for index in range(batch.num_rows):
                 outcomes.drop(index, "missing_text", f"no column {self.text_column!r} in this row")
             return outcomes.result()
-        texts = batch.column(self.text_column).to_pylist()
+        texts = column_values(batch, self.text_column)
         ids = _optional_column(batch, self.id_column)
         domains = _optional_column(batch, self.domain_column)
+        first_with_id: dict[str, int] = {}
         for index, raw in enumerate(texts):
             text = self._clean(index, raw, outcomes)
             if text is None:
                 continue
             source_id = source_id_for(text, ids[index])
+            if ids[index] is not None and str(ids[index]).strip():
+                first = first_with_id.setdefault(source_id, index)
+                if first != index:
+                    outcomes.drop(index, "duplicate_id", f"{self.id_column} {source_id!r} is also the id of row "
+                                  f"{first} of this batch; give every input row its own id")
+                    continue
             domain = str(domains[index]) if domains[index] else self.default_domain
             outcomes.keep(index, source_id=source_id, text=text, domain=domain)
         return outcomes.result()

@@ -75,6 +75,7 @@ from goose.engines.scoring import score_letters
 from goose.engines.types import ChatRequest, Failure, Generation, SamplingParams
 from goose.options import letter_for
 from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RowOutcomes, RunContext
+from goose.prompts.untrusted import escape_delimiters
 from goose.prompts import load_prompt
 from goose.question import ANSWER_INSTRUCTION, render_question
 from goose.reward import extract_answer
@@ -225,7 +226,7 @@ class ProbeDifficulty(Operator):
         return body + self._answer_instruction(row["options"])
 
     def _no_passage_prompt(self, row: dict) -> str:
-        lettered = "\n".join(f"{letter_for(i)}. {option}" for i, option in enumerate(row["options"]))
+        lettered = "\n".join(f"{letter_for(i)}. {escape_delimiters(option)}" for i, option in enumerate(row["options"]))
         return load_prompt(NO_PASSAGE_PROMPT).render(
             domain=row["domain"], options=lettered, answer_instruction=self._answer_instruction(row["options"])
         )

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from goose.engines import Engine
 from goose.engines.usage import EngineUsage
 from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RunContext
-from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches
-from goose.pipeline.stats import OperatorStats
+from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches, without_read_marks
+from goose.pipeline.stats import OperatorStats, RunAccounting
 from goose.schema import REJECT_SCHEMA
 
 READ_STEP = "read"
@@ -46,7 +46,7 @@ class BatchOutcome:
 
 
 @dataclass
-class PipelineResult:
+class PipelineResult(RunAccounting):
     """A finished run: ``tasks`` (kept rows), ``rejects`` (every dropped row with operator and
     reason) and ``stats`` (one entry per step, the reader first).
 
@@ -59,45 +59,52 @@ class PipelineResult:
     stats: list[OperatorStats] = field(default_factory=list)
 
     @property
-    def rows_in(self) -> int:
-        """Rows the source held, readable or not."""
-        return self.stats[0].rows_in if self.stats else 0
+    def task_rows(self) -> int:
+        """Rows of ``tasks``."""
+        return self.tasks.num_rows
 
     @property
-    def rows_added(self) -> int:
-        """Rows that expanding steps added (e.g. a document's second and third passages)."""
-        return sum(step.rows_added for step in self.stats)
-
-    @property
-    def accounted(self) -> bool:
-        """Whether every input row, and every row an expanding step added, is either a task or a reject."""
-        return self.rows_in + self.rows_added == self.tasks.num_rows + self.rejects.num_rows
+    def reject_rows(self) -> int:
+        """Rows of ``rejects``."""
+        return self.rejects.num_rows
 
     def summary(self) -> str:
         """A short table of rows in/out and drops per step, then the LLM calls of the steps
         that made any, for terminals and logs."""
-        lines = [f"{'step':<22}{'in':>8}{'out':>8}{'dropped':>9}{'sec':>8}  top drop reasons"]
-        for step in self.stats:
-            reasons = ", ".join(f"{reason} {count}" for reason, count in step.drops.most_common(3))
-            added = f"  (+{step.rows_added} rows added)" if step.rows_added else ""
-            lines.append(f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}"
-                         f"{step.seconds:>8.2f}  {reasons}{added}")
-        llm_steps = [step for step in self.stats if step.engine is not None]
-        if llm_steps:
-            lines.append(f"{'LLM calls':<22}{'sent':>8}{'cached':>8}{'prompt tok':>12}{'compl tok':>11}"
-                         f"{'retries':>9}  failures")
-            for step in llm_steps:
-                usage = step.engine
-                assert usage is not None
-                failures = ", ".join(f"{kind} {count}" for kind, count in usage.failures.most_common()) or "-"
-                lines.append(f"{step.name:<22}{usage.requests:>8}{usage.cache_hits:>8}{usage.prompt_tokens:>12}"
-                             f"{usage.completion_tokens:>11}{usage.retries:>9}  {failures}")
-        added = f" + added {self.rows_added}" if self.rows_added else ""
-        lines.append(
-            f"rows in {self.rows_in}{added} = kept {self.tasks.num_rows} + rejected {self.rejects.num_rows}"
-            + ("" if self.accounted else "  (MISMATCH: please report this as a goose bug)")
-        )
-        return "\n".join(lines)
+        return summary_text(self.stats, self.tasks.num_rows, self.rejects.num_rows)
+
+
+def summary_text(stats: Sequence[OperatorStats], tasks: int, rejects: int) -> str:
+    """The table of :meth:`PipelineResult.summary` from the step counters and the numbers of
+    tasks and rejects (a run read back from disk gives them without loading any table).
+
+    >>> print(summary_text([OperatorStats("read", 2, 2)], tasks=1, rejects=1).splitlines()[-1])
+    rows in 2 = kept 1 + rejected 1
+    """
+    rows_in = stats[0].rows_in if stats else 0
+    rows_added = sum(step.rows_added for step in stats)
+    lines = [f"{'step':<22}{'in':>8}{'out':>8}{'dropped':>9}{'sec':>8}  top drop reasons"]
+    for step in stats:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in step.drops.most_common(3))
+        added = f"  (+{step.rows_added} rows added)" if step.rows_added else ""
+        lines.append(f"{step.name:<22}{step.rows_in:>8}{step.rows_out:>8}{step.dropped:>9}"
+                     f"{step.seconds:>8.2f}  {reasons}{added}")
+    llm_steps = [step for step in stats if step.engine is not None]
+    if llm_steps:
+        lines.append(f"{'LLM calls':<22}{'sent':>8}{'cached':>8}{'prompt tok':>12}{'compl tok':>11}"
+                     f"{'retries':>9}  failures")
+        for step in llm_steps:
+            usage = step.engine
+            assert usage is not None
+            failures = ", ".join(f"{kind} {count}" for kind, count in usage.failures.most_common()) or "-"
+            lines.append(f"{step.name:<22}{usage.requests:>8}{usage.cache_hits:>8}{usage.prompt_tokens:>12}"
+                         f"{usage.completion_tokens:>11}{usage.retries:>9}  {failures}")
+    added = f" + added {rows_added}" if rows_added else ""
+    lines.append(
+        f"rows in {rows_in}{added} = kept {tasks} + rejected {rejects}"
+        + ("" if rows_in + rows_added == tasks + rejects else "  (MISMATCH: please report this as a goose bug)")
+    )
+    return "\n".join(lines)
 
 
 class Pipeline:
@@ -170,7 +177,7 @@ class Pipeline:
         """
         available = set(input_columns)
         engines = {**dict.fromkeys(engines_elsewhere), **self.all_engines()}  # elsewhere: e.g. built by Ray workers
-        for operator in self.operators:
+        for position, operator in enumerate(self.operators):
             for role in operator.engine_roles():
                 if role not in engines and role == MAIN_ENGINE:
                     raise PipelineError(
@@ -183,6 +190,12 @@ class Pipeline:
                         f"Pipeline(steps, engine=..., engines={{{role!r}: ...}}), or 'engines: {{{role}: ...}}' in YAML"
                     )
             missing = [name for name in operator.required_columns() if name not in available]
+            later = [step.name for step in self.operators[position + 1:] if set(missing) & set(step.produced_columns())]
+            if later:
+                raise PipelineError(
+                    f"{operator.name} needs column(s) {missing}, which a later step ({', '.join(dict.fromkeys(later))}) "
+                    f"makes: the steps are in the wrong order; move {later[0]} before {operator.name}"
+                )
             if missing:
                 raise PipelineError(
                     f"{operator.name} needs column(s) {missing}, which neither the input "
@@ -226,7 +239,7 @@ class Pipeline:
             step.drops.update(drop.reason for drop in result.drops)
             stats.append(step)
             rejects.append(_operator_rejects(name, table, result))
-            table = result.kept
+            table = without_read_marks(result.kept)  # the reader's row numbers are stale once rows go
         return BatchOutcome(table, pa.concat_tables(rejects), stats)
 
     def stream(self, source: Source, *, progress: bool = False) -> Iterator[BatchOutcome]:

@@ -72,3 +72,42 @@ class OperatorStats:
         if self.engine is not None:
             report["engine"] = self.engine.as_dict()
         return report
+
+
+class RunAccounting:
+    """Whether a run accounts for every row, from its step counters (``stats``, the reader
+    first) and its numbers of tasks and rejects; shared by results held in memory and runs
+    read back from disk. Subclasses give ``stats``, ``task_rows`` and ``reject_rows``.
+
+    >>> class Run(RunAccounting):
+    ...     stats, task_rows, reject_rows = [OperatorStats("read", 3, 3)], 2, 1
+    >>> Run().rows_in, Run().accounted
+    (3, True)
+    """
+
+    stats: list[OperatorStats]
+
+    @property
+    def task_rows(self) -> int:
+        """Tasks of the run."""
+        raise NotImplementedError
+
+    @property
+    def reject_rows(self) -> int:
+        """Rejects of the run."""
+        raise NotImplementedError
+
+    @property
+    def rows_in(self) -> int:
+        """Rows the source held, readable or not."""
+        return self.stats[0].rows_in if self.stats else 0
+
+    @property
+    def rows_added(self) -> int:
+        """Rows that expanding steps added (e.g. a document's second and third passages)."""
+        return sum(step.rows_added for step in self.stats)
+
+    @property
+    def accounted(self) -> bool:
+        """Whether every input row, and every row an expanding step added, is a task or a reject."""
+        return self.rows_in + self.rows_added == self.task_rows + self.reject_rows

@@ -29,7 +29,9 @@ Each step is a plain operator; the returned pipeline can be inspected and change
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, validate_call
 
 from goose.engines import Engine
 from goose.operators import (
@@ -50,28 +52,31 @@ from goose.operators import (
 from goose.operators.probe_difficulty import preset_option_orders
 from goose.operators.shortcut_filter import DEFAULT_FILTER_SOLVERS
 from goose.pipeline import Operator, Pipeline
+from goose.presets.offline import BatchSize, NumOptions, Seed
 
 
+@validate_call(config=ConfigDict(arbitrary_types_allowed=True))
 def golden_goose_pipeline(
     engine: Engine,
     *,
-    num_options: int = 9,
+    num_options: NumOptions = 9,
     extract: bool = False,
     judge_distractors: bool = False,
-    probe_rollouts: int | None = 16,
+    probe_rollouts: Annotated[int, Field(ge=1, strict=True)] | None = 16,
     benchmarks: dict[str, list[str]] | None = None,
     default_domain: str = "general",
-    seed: int = 0,
-    batch_size: int = 64,
-    max_tokens: int = 2048,
+    seed: Seed = 0,
+    batch_size: BatchSize = 64,
+    max_tokens: Annotated[int, Field(ge=1, strict=True)] = 2048,
     span_choice: Literal["free", "candidates"] = "free",
     top_up: bool = False,
-    mask_max_tokens: int | None = None,
+    mask_max_tokens: Annotated[int, Field(ge=1, strict=True)] | None = None,
     probe_mode: Literal["rollouts", "logprobs"] = "rollouts",
-    probe_max_tokens: int | None = None,
+    probe_max_tokens: Annotated[int, Field(ge=1, strict=True)] | None = None,
     shortcut_solvers: tuple[str, ...] | list[str] | None = DEFAULT_FILTER_SOLVERS,
 ) -> Pipeline:
-    """The full chain on ``engine``.
+    """The full chain on ``engine``; parameters are checked at the call (a
+    ``pydantic.ValidationError`` names the bad one).
 
     ``shortcut_solvers`` are the cheap solvers whose tasks :class:`ShortcutFilter` drops
     (``None``: no filter; the run's audit still reports every solver).

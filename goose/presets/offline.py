@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, validate_call
 
 from goose.operators import (
     AssembleTasks,
@@ -44,11 +47,24 @@ def sample_corpus_path() -> Path:
     return Path(str(resources.files("goose") / "data" / "sample_corpus.jsonl"))
 
 
-def offline_pipeline(*, num_options: int = 9, seed: int = 0, batch_size: int = 64) -> Pipeline:
+NumOptions = Annotated[int, Field(ge=2, le=26, strict=True, description="Options per task, gold included.")]
+"""A preset's ``num_options``: 2 to 26 (one letter each)."""
+Seed = Annotated[int, Field(strict=True, description="Run seed.")]
+BatchSize = Annotated[int, Field(ge=1, strict=True, description="Rows per batch.")]
+
+
+@validate_call
+def offline_pipeline(*, num_options: NumOptions = 9, seed: Seed = 0, batch_size: BatchSize = 64) -> Pipeline:
     """The offline pipeline; ``batch_size`` is also the pool other passages' spans come from.
+    Parameters are checked at the call (a ``pydantic.ValidationError`` names the bad one).
 
     >>> offline_pipeline(num_options=5).operators[-3].num_options
     5
+    >>> offline_pipeline(num_options=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for offline_pipeline
+    num_options
+      Input should be greater than or equal to 2 ...
     """
     return Pipeline(
         [

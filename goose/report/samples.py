@@ -59,11 +59,16 @@ def sample_rejects(
     wanted: dict[tuple[str, str], list[dict]] = {key: [] for key in keys}
     if not wanted or per_reason <= 0:
         return wanted
+    pending = dict.fromkeys(wanted, per_reason)
     for batch in run.reject_batches(REJECT_COLUMNS):
-        for row in batch.to_pylist():
-            found = wanted.get((row.get("operator"), row.get("reason")))
-            if found is not None and len(found) < per_reason:
-                found.append(row)
-        if all(len(found) >= per_reason for found in wanted.values()):
+        positions = []  # only the keys become Python objects; the rows taken are converted whole
+        for position, key in enumerate(zip(batch.column("operator").to_pylist(), batch.column("reason").to_pylist())):
+            if pending.get(key, 0) > 0:
+                pending[key] -= 1
+                positions.append(position)
+        if positions:
+            for row in batch.take(positions).to_pylist():
+                wanted[(row["operator"], row["reason"])].append(row)
+        if not any(pending.values()):
             break
     return wanted

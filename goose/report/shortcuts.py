@@ -18,6 +18,7 @@ from typing import Any
 
 from goose.audit.audit import audit_summary
 from goose.report.run_files import RunFiles
+from goose.runner import audit_output
 
 SHORTCUT_WARNING_RATE = 0.25
 """Warn on the page when the best solver solves more than this share of the tasks."""
@@ -32,6 +33,8 @@ def audit_metrics(run: RunFiles) -> dict[str, Any] | None:
     stored = run.summary.get("audit")
     if isinstance(stored, dict) and stored.get("n_tasks") == run.task_rows and "overall" in stored:
         return stored
+    if run.shards is not None:
+        return audit_output(run.shards)
     return audit_summary(run.tasks_path)
 
 

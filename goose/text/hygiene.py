@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 JUNK_REASONS: tuple[str, ...] = ("heading", "link_list", "citation", "licence", "doctest_output", "navigation")
 """Every value :func:`junk_reason` can return besides ``None``."""
@@ -187,6 +188,19 @@ def is_boilerplate_heading(line: str) -> bool:
     return bool(parts) and all(_BOILERPLATE_TITLE.match(part) for part in parts)
 
 
+def _at_least(flags: Iterable[bool], count: int) -> bool:
+    """Whether at least ``count`` of ``flags`` are true; stops reading them once that is known
+    (the checks behind the flags are regular expressions, run on every unit of a corpus)."""
+    if count <= 0:
+        return True
+    for flag in flags:
+        if flag:
+            count -= 1
+            if count == 0:
+                return True
+    return False
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -198,7 +212,7 @@ def _is_citation_line(line: str) -> bool:
     # lowercase words; a reference entry is mostly names, titles and numbers.
     words = line.split()
     prose = sum(1 for w in words if w.isalpha() and w.islower()) >= 0.5 * len(words)
-    return sum(1 for pattern in _CITATION_WEAK if pattern.search(line)) >= 2 + prose + (len(words) > 30)
+    return _at_least((pattern.search(line) is not None for pattern in _CITATION_WEAK), 2 + prose + (len(words) > 30))
 
 
 def _is_navigation_line(line: str) -> bool:
@@ -287,22 +301,22 @@ def junk_reason(text: str) -> str | None:
     if not lines:
         return None
     half = (len(lines) + 1) // 2
-    if sum(_is_navigation_line(line) for line in lines) >= half:
+    if _at_least(map(_is_navigation_line, lines), half):
         return "navigation"
     if _LICENCE.search(text):
         return "licence"
-    if sum(_is_citation_line(line) for line in lines) >= half:
+    if _at_least(map(_is_citation_line, lines), half):
         return "citation"
     prompts, outputs = _doctest_share(lines)
     if (prompts and outputs and prompts + outputs >= half) or (_NOTEBOOK_OUTPUT.match(lines[0]) and not prompts):
         return "doctest_output"
-    if sum(_is_link_item(line) for line in lines) >= max(half, 1) and (len(lines) > 1 or _URL.search(text)):
+    if (len(lines) > 1 or _URL.search(text)) and _at_least(map(_is_link_item, lines), max(half, 1)):
         return "link_list"
     if len(lines) == 1 and _BULLET.match(lines[0]) and _is_link_item(lines[0]):
         return "link_list"
-    if sum(bool(_CHANGELOG_LINE.match(line)) for line in lines) >= half:
+    if _at_least((_CHANGELOG_LINE.match(line) is not None for line in lines), half):
         return "changelog"
-    if sum(bool(_IDENTIFIER_LINE.match(line)) for line in lines) >= half:
+    if _at_least((_IDENTIFIER_LINE.match(line) is not None for line in lines), half):
         return "identifier_list"
     if all(is_heading(line) for line in lines):
         return "heading"

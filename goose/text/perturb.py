@@ -276,25 +276,67 @@ def document_terms(text: str, limit: int = 300) -> list[str]:
     >>> document_terms("The attacker sends a crafted packet to the Apache server via parse_header.")
     ['attacker', 'packet', 'Apache', 'server', 'parse_header']
     """
-    seen: dict[str, str] = {}
-    for word in _words(text, strict=True):
-        if word.glued or not (word.head_noun or word.text[0].isupper() and not word.sentence_start and not word.in_name):
-            continue
-        shape = _word_shape(word.text)
-        if shape is None:
-            continue
-        named = shape[0] in ("title", "upper", "mixed") and not word.sentence_start and not word.in_name
-        if named or (word.head_noun and shape[0] == "lower"):
-            seen.setdefault(word.text.lower(), word.text)
-            if len(seen) >= limit:
-                return list(seen.values())
-    for match in re.finditer(r"(?<![\w.])[A-Za-z_]\w*", text):
-        name = match.group()
-        if ("_" in name.strip("_") or re.search(r"[a-z][A-Z]", name)) and _identifier_shape(name):
-            seen.setdefault(name.lower(), name)
-            if len(seen) >= limit:
-                break
-    return list(seen.values())
+    return DocumentTerms()([text], limit)
+
+
+_IDENTIFIER_CANDIDATE = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+
+
+class DocumentTerms:
+    """:func:`document_terms` of a document given as parts (its paragraphs), each part
+    analysed once per instance: the passages of one document share their outside
+    paragraphs, so a caller that makes terms for many of them keeps one instance (e.g. per
+    batch) and no line is read twice. The parts count as joined by newlines.
+
+    >>> terms = DocumentTerms()
+    >>> terms(["The attacker sends a crafted packet", "to the Apache server via parse_header."])
+    ['attacker', 'packet', 'Apache', 'server', 'parse_header']
+    >>> terms(["The attacker sends a crafted packet", "to the Apache server via parse_header."]) == document_terms(
+    ...     "The attacker sends a crafted packet\\nto the Apache server via parse_header.")
+    True
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[str, tuple[list[_Word], list[str]]] = {}
+
+    def _analysed(self, part: str) -> tuple[list[_Word], list[str]]:
+        """The words of one line (their ``in_name`` is decided across lines by the caller) and
+        its identifier terms. No word, noun phrase or identifier crosses a newline, so the lines
+        of a text are analysed alone; only a name's neighbour may be on the next line."""
+        found = self._parts.get(part)
+        if found is None:
+            identifiers = [
+                name for name in (m.group() for m in _IDENTIFIER_CANDIDATE.finditer(part))
+                if ("_" in name.strip("_") or re.search(r"[a-z][A-Z]", name)) and _identifier_shape(name)
+            ]
+            found = self._parts[part] = (_words(part, strict=True), identifiers)
+        return found
+
+    def __call__(self, parts: Sequence[str], limit: int = 300) -> list[str]:
+        """The terms of ``"\\n".join(parts)``, as :func:`document_terms` finds them."""
+        # Lines are the unit of reuse: the text around a gold changes with the span, its lines do not.
+        analysed = [self._analysed(line) for part in parts for line in part.split("\n")]
+        words = [word for part_words, _ in analysed for word in part_words]
+        capitals = [word.text[0].isupper() for word in words] + [False]
+        seen: dict[str, str] = {}
+        for i, word in enumerate(words):
+            in_name = capitals[i - 1] and i > 0 or capitals[i + 1]
+            if word.glued or not (word.head_noun or word.text[0].isupper() and not word.sentence_start and not in_name):
+                continue
+            shape = _word_shape(word.text)
+            if shape is None:
+                continue
+            named = shape[0] in ("title", "upper", "mixed") and not word.sentence_start and not in_name
+            if named or (word.head_noun and shape[0] == "lower"):
+                seen.setdefault(word.text.lower(), word.text)
+                if len(seen) >= limit:
+                    return list(seen.values())
+        for _, identifiers in analysed:
+            for name in identifiers:
+                seen.setdefault(name.lower(), name)
+                if len(seen) >= limit:
+                    return list(seen.values())
+        return list(seen.values())
 
 
 # --- numbers and calculations ------------------------------------------------------------------

@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
-
-import spacy
+from typing import TYPE_CHECKING, Literal
 
 from goose.text.hygiene import DOCTEST_PROMPT, is_boilerplate_heading, is_heading, junk_reason
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 UnitKind = Literal["sentence", "line"]
 LineRole = Literal["blank", "code", "docstring", "doctest_output", "fence", "heading", "prose"]
@@ -170,6 +173,26 @@ class Unit:
         return passage[self.start : self.end]
 
 
+UNIT_FIELDS: tuple[str, ...] = ("start", "end", "kind", "score", "junk")
+"""The fields of a :class:`Unit` record (:func:`unit_records`), in order."""
+
+
+def unit_records(units: Iterable[Unit]) -> list[dict[str, object]]:
+    """``units`` as plain records, for a table column that hands one step's segmentation to a
+    later step (see :func:`units_from_records`).
+
+    >>> records = unit_records([Unit(0, 5, "sentence", 1.25, None)])
+    >>> records, units_from_records(records) == [Unit(0, 5, "sentence", 1.25, None)]
+    ([{'start': 0, 'end': 5, 'kind': 'sentence', 'score': 1.25, 'junk': None}], True)
+    """
+    return [{"start": u.start, "end": u.end, "kind": u.kind, "score": u.score, "junk": u.junk} for u in units]
+
+
+def units_from_records(records: Iterable[dict]) -> list[Unit]:
+    """The :class:`Unit` list of :func:`unit_records` records."""
+    return [Unit(r["start"], r["end"], r["kind"], r["score"], r["junk"]) for r in records]
+
+
 def reasoning_score(text: str, kind: UnitKind) -> float:
     """How much reasoning a unit carries: connectives, equations, numbers, code statements.
 
@@ -192,8 +215,20 @@ _ROLE_JUNK: dict[str, str] = {
 }
 
 
+MAX_LEXEMES = 50_000
+"""Lexemes a :class:`Segmenter`'s spaCy vocabulary may hold before the pipeline is built
+afresh (every new word of the corpus adds one; the sentencizer reads only the token text, so
+a fresh vocabulary splits the same way)."""
+
+
+PARAGRAPH_CACHE = 4096
+"""Paragraphs whose sentence units a :class:`Segmenter` remembers (least recently used out first)."""
+
+
 class Segmenter:
-    """Splits passages into :class:`Unit` lists; holds one spaCy sentencizer pipeline.
+    """Splits passages into :class:`Unit` lists; holds one spaCy sentencizer pipeline, built
+    on first use (so importing goose does not load spaCy) and again whenever its vocabulary
+    passes ``max_lexemes``, so memory stays flat however many passages it sees.
 
     >>> [u.kind for u in Segmenter().units("Sum it:\\n    total = a + b\\n    return total")]
     ['sentence', 'line', 'line']
@@ -201,9 +236,33 @@ class Segmenter:
     [('sentence', 'heading'), ('sentence', None), ('sentence', None), ('line', None), ('line', 'doctest_output')]
     """
 
-    def __init__(self) -> None:
-        self._nlp = spacy.blank("en")
-        self._nlp.add_pipe("sentencizer")
+    def __init__(self, max_lexemes: int = MAX_LEXEMES) -> None:
+        if max_lexemes < 1:
+            raise ValueError(f"max_lexemes must be at least 1, got {max_lexemes}")
+        self.max_lexemes = max_lexemes
+        self._nlp: Language | None = None
+        self._paragraphs: OrderedDict[tuple[str, bool], list[tuple[int, int, float, str | None]]] = OrderedDict()
+
+    @property
+    def lexemes(self) -> int:
+        """Lexemes in the spaCy vocabulary now (0 before the first passage).
+
+        >>> segmenter = Segmenter(max_lexemes=1000)
+        >>> for k in range(300):
+        ...     _ = segmenter.units(f"Word{k} and other{k} here. Then more{k} words.")
+        >>> segmenter.lexemes <= 1000
+        True
+        """
+        return 0 if self._nlp is None else len(self._nlp.vocab)
+
+    def _pipeline(self) -> Language:
+        """The sentencizer pipeline, built afresh when missing or when its vocabulary is full."""
+        if self._nlp is None or len(self._nlp.vocab) > self.max_lexemes:
+            import spacy  # here, not at module level: spaCy takes a second and 150 MB to import
+
+            self._nlp = spacy.blank("en")
+            self._nlp.add_pipe("sentencizer")
+        return self._nlp
 
     def units(self, passage: str) -> list[Unit]:
         """Units of ``passage`` in order; white space between units belongs to no unit."""
@@ -240,17 +299,34 @@ class Segmenter:
         return units
 
     def _paragraph(self, passage: str, start: int, end: int, in_boilerplate: bool) -> list[Unit]:
-        """Sentence units of one paragraph; a junk paragraph makes every sentence junk."""
-        block_junk = "boilerplate_section" if in_boilerplate else junk_reason(passage[start:end])
-        units = []
-        for s, e in self._sentences(passage, start, end):
-            text = passage[s:e]
-            units.append(Unit(s, e, "sentence", reasoning_score(text, "sentence"), block_junk or junk_reason(text)))
-        return units
+        """Sentence units of one paragraph; a junk paragraph makes every sentence junk.
+
+        They depend on the paragraph's text alone, so they are remembered by text (the last
+        :data:`PARAGRAPH_CACHE` paragraphs): a paragraph seen again, in another passage or in
+        the outside text of the same document, is not split again."""
+        # White space around a paragraph changes none of its sentences (a passage's paragraph
+        # ends with its newline, the same paragraph in a document's outside text does not).
+        block = passage[start:end].strip()
+        start += len(passage[start:end]) - len(passage[start:end].lstrip())
+        key = (block, in_boilerplate)
+        found = self._paragraphs.get(key)
+        if found is None:
+            block_junk = "boilerplate_section" if in_boilerplate else junk_reason(block)
+            found = []
+            for s, e in self._sentences(block, 0, len(block)):
+                text = block[s:e]
+                junk = block_junk or (junk_reason(text) if text != block else None)  # one sentence: the block's verdict
+                found.append((s, e, reasoning_score(text, "sentence"), junk))
+            if len(self._paragraphs) >= PARAGRAPH_CACHE:
+                self._paragraphs.popitem(last=False)
+            self._paragraphs[key] = found
+        else:
+            self._paragraphs.move_to_end(key)
+        return [Unit(start + s, start + e, "sentence", score, junk) for s, e, score, junk in found]
 
     def _sentences(self, passage: str, start: int, end: int) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
-        for sentence in self._nlp(passage[start:end]).sents:
+        for sentence in self._pipeline()(passage[start:end]).sents:
             text = sentence.text.strip()
             if not text:
                 continue

@@ -104,11 +104,11 @@ class FakeModel:
         self.attempts[prompt] += 1  # retries resend the same prompt
         attempt = self.attempts[prompt]
         if step == "extract":
-            return self.extract(prompt.rsplit("\nDocument:\n", 1)[-1], behaviour, attempt)
+            return self.extract(_quoted(prompt, "document"), behaviour, attempt)
         if step == "judge":
             return self.judge(behaviour)
         if step == "mask":
-            return self.mask(prompt.rsplit("\nPassage:\n", 1)[-1].rstrip("\n"), behaviour, attempt)
+            return self.mask(_quoted(prompt, "passage"), behaviour, attempt)
         return self.probe(prompt, behaviour)
 
     # -- the steps --------------------------------------------------------------------------
@@ -215,3 +215,8 @@ def shuffled(text: str, count: int) -> list[str]:
         if len(found) == count:
             break
     return found
+
+
+def _quoted(prompt: str, tag: str) -> str:
+    """The text a prompt quotes between ``<tag>`` and ``</tag>`` lines (the last such block)."""
+    return prompt.rsplit(f"<{tag}>\n", 1)[-1].rsplit(f"\n</{tag}>", 1)[0]

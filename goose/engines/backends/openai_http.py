@@ -9,6 +9,7 @@ the :class:`~goose.engines.engine.Engine`, so the back end never sleeps and neve
 How HTTP outcomes map to failure kinds (transient ones are retried by the engine):
 
 ========================================  ================
+HTTP 401, 403 (wrong or missing API key)  ``auth``: the engine stops
 HTTP 429                                  ``rate_limited``
 HTTP 5xx                                  ``server_error``
 HTTP 408, client timeout                  ``timeout``
@@ -29,6 +30,12 @@ Servers differ in how they take a JSON schema; ``json_mode`` picks the wire form
 
 Servers that ignore ``n`` (llama-cpp-python's, some proxies) return one choice; the
 missing samples are then requested one at a time, with seeds ``seed + 1``, ``seed + 2``, ...
+Greedy requests (``temperature=0``) with ``n > 1`` are sent with ``n=1`` (vLLM refuses
+them otherwise: "n must be 1 when using greedy sampling") and the answer is repeated.
+
+The transport is one :mod:`aiohttp` session with pre-encoded JSON: measured by
+``bench/http_clients.py`` at a fraction of the client CPU per request of httpx or of the
+``openai`` SDK, which matters at hundreds of requests in flight.
 
 >>> from goose.engines import ChatRequest, Engine, SamplingParams
 >>> backend = OpenAIHTTPBackend("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct")
@@ -47,7 +54,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 from goose.engines.backend import BackendError, RequestBackend
 from goose.engines.types import ChatRequest, Generation
@@ -65,6 +72,8 @@ class OpenAIHTTPBackend(RequestBackend):
     ``RetryPolicy.max_in_flight``, or requests queue for a connection inside the client.
     ``extra_body`` is merged into every request body, for server-specific sampling settings
     (e.g. ``{"top_k": 0, "min_p": 0}`` on llama.cpp, whose defaults cut the distribution).
+    ``max_completion_tokens=True`` sends ``SamplingParams.max_tokens`` as
+    ``max_completion_tokens`` instead of ``max_tokens``, as hosted reasoning models require.
     """
 
     name = "openai-http"
@@ -78,11 +87,17 @@ class OpenAIHTTPBackend(RequestBackend):
         json_mode: JsonMode = "json_schema",
         max_connections: int = 256,
         extra_body: Mapping[str, Any] | None = None,
+        max_completion_tokens: bool = False,
     ) -> None:
         if json_mode not in ("json_schema", "json_object_schema", "json_object", "none"):
             raise ValueError(f"json_mode must be json_schema, json_object_schema, json_object or none, not {json_mode!r}")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if not isinstance(max_completion_tokens, bool):
+            raise ValueError(
+                f"max_completion_tokens is true or false (send the token limit under that key), not "
+                f"{max_completion_tokens!r}; the limit itself is the operator's max_tokens"
+            )
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -90,8 +105,14 @@ class OpenAIHTTPBackend(RequestBackend):
         self.supports_json_schema = json_mode in ("json_schema", "json_object_schema")
         self.max_connections = max_connections
         self.extra_body = dict(extra_body or {})
-        self._shards: _ShardedPool | None = None
-        self._shards_loop: asyncio.AbstractEventLoop | None = None
+        self.max_completion_tokens = max_completion_tokens
+        self.secrets = (api_key,) if api_key else ()
+        self._url = f"{self.base_url}/chat/completions"
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._client: aiohttp.ClientSession | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def cache_identity(self) -> str:
@@ -106,15 +127,19 @@ class OpenAIHTTPBackend(RequestBackend):
         >>> body = backend.payload(ChatRequest.user("hi", response_schema={"type": "object"}))
         >>> body["model"], body["n"], body["response_format"]
         ('m', 1, {'type': 'json_object'})
+        >>> from goose.engines import SamplingParams
+        >>> greedy = backend.payload(ChatRequest.user("hi", SamplingParams(n=4, temperature=0)))
+        >>> greedy["n"], greedy["max_tokens"]  # one greedy answer, repeated by send()
+        (1, 512)
         """
         s = request.sampling
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [dict(m) for m in request.messages],
-            "n": s.n,
+            "messages": list(request.messages),
+            "n": 1 if s.temperature == 0 else s.n,
             "temperature": s.temperature,
             "top_p": s.top_p,
-            "max_tokens": s.max_tokens,
+            "max_completion_tokens" if self.max_completion_tokens else "max_tokens": s.max_tokens,
         }
         if s.seed is not None:
             body["seed"] = s.seed
@@ -145,41 +170,60 @@ class OpenAIHTTPBackend(RequestBackend):
         return await self._complete_samples(request, body, first, timeout)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        shards, self._shards = self._shards, None
-        if shards is not None and self._shards_loop is asyncio.get_running_loop():
-            await shards.aclose()
-        self._shards_loop = None
+        """Close the HTTP session."""
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.close()
+        self._client_loop = None
 
     def close(self) -> None:
-        """Forget the connection pool (the engine awaits :meth:`aclose` first)."""
-        self._shards = None
-        self._shards_loop = None
+        """Forget the HTTP session (the engine awaits :meth:`aclose` first)."""
+        self._client = None
+        self._client_loop = None
 
     # -- transport ------------------------------------------------------------------------------
 
-    def _pool(self) -> _ShardedPool:
-        """The connection pool of the running loop, made on first use: an httpx client must
+    def _session(self) -> aiohttp.ClientSession:
+        """The HTTP session of the running loop, made on first use: an aiohttp session must
         stay on the loop that created it (the engine runs one loop thread for its whole life)."""
         loop = asyncio.get_running_loop()
-        if self._shards is None or self._shards_loop is not loop:
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            self._shards = _ShardedPool(f"{self.base_url}/chat/completions", headers, self.max_connections)
-            self._shards_loop = loop
-        return self._shards
+        if self._client is None or self._client_loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections)
+            self._client = aiohttp.ClientSession(connector=connector)
+            self._client_loop = loop
+        return self._client
 
     async def _post(self, body: dict[str, Any], timeout: float) -> Generation:
+        session = self._session()
         try:
-            response = await self._pool().post(body, timeout)
-        except httpx.TimeoutException as error:
-            raise BackendError("timeout", f"no answer in {timeout} s ({type(error).__name__})") from error
-        except httpx.DecodingError as error:  # a body cut off or corrupted on the way (e.g. bad gzip)
-            raise BackendError("garbled_response", f"{type(error).__name__}: {error}") from error
-        except httpx.HTTPError as error:  # refused, reset, redirect loops, protocol errors
+            async with session.post(
+                self._url, data=_dumps(body).encode(), headers=self._headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except asyncio.TimeoutError as error:
+            raise BackendError("timeout", f"no answer in {timeout} s") from error
+        except aiohttp.ClientPayloadError as error:  # body cut off, or its encoding broken on the way
             raise BackendError("connection", f"{type(error).__name__}: {error}") from error
-        if response.status_code >= 300:
-            raise _status_error(response)
-        return _parse_completion(response)
+        except aiohttp.ClientError as error:  # refused, reset, redirect loops, protocol errors
+            raise BackendError("connection", f"{type(error).__name__}: {error}") from error
+        if status >= 300:
+            raise self._status_error(status, raw, retry_after)
+        return _parse_completion(status, raw)
+
+    def _status_error(self, status: int, raw: bytes, retry_after: str | None) -> BackendError:
+        detail = _error_detail(raw)
+        if status in (401, 403):
+            return BackendError("auth", f"HTTP {status} from {self.base_url}: {detail}")
+        if status == 429:
+            hint = f" (retry-after {retry_after})" if retry_after else ""
+            return BackendError("rate_limited", f"HTTP 429{hint}: {detail}")
+        if status >= 500:
+            return BackendError("server_error", f"HTTP {status}: {detail}")
+        if status == 408:
+            return BackendError("timeout", f"HTTP 408: {detail}")
+        return BackendError("bad_request", f"HTTP {status}: {detail}")
 
     async def _complete_samples(
         self, request: ChatRequest, body: dict[str, Any], first: Generation, timeout: float
@@ -202,80 +246,31 @@ class OpenAIHTTPBackend(RequestBackend):
         return _first_n(_join(parts), s.n)
 
 
-class _ShardedPool:
-    """Several small httpx clients used as one connection pool.
-
-    httpcore's pool (1.0.x) walks all its connections on every request and every release,
-    polling each idle socket and counting the idle connections once per idle connection,
-    so its cost per request grows with the square of the pool size: at 96 requests in
-    flight one client spent 13 ms of CPU per request and reached 15 % of the ideal rate.
-    Clients of at most ``SHARD_SIZE`` connections keep that cost flat (measured: 0.88 of
-    the ideal at 96 in flight, 0.95 at 32). A request goes to the first client with a free
-    connection, so up to ``SHARD_SIZE`` requests in flight behave as one plain client.
-    """
-
-    SHARD_SIZE = 32
-
-    def __init__(self, url: str, headers: Mapping[str, str], max_connections: int) -> None:
-        self.url = httpx.URL(url)  # parsed once: httpx parses a string URL on every request
-        count = -(-max_connections // self.SHARD_SIZE)
-        self.size = size = -(-max_connections // count)
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        tls = httpx.create_ssl_context()  # one for all shards: each costs milliseconds to load
-        self.clients = [httpx.AsyncClient(headers=dict(headers), limits=limits, verify=tls) for _ in range(count)]
-        self.busy = [0] * count
-
-    async def post(self, body: dict[str, Any], timeout: float) -> httpx.Response:
-        # the first shard with a free connection, so few requests in flight use one client
-        shard = next((i for i, busy in enumerate(self.busy) if busy < self.size), None)
-        if shard is None:
-            shard = min(range(len(self.busy)), key=self.busy.__getitem__)
-        self.busy[shard] += 1
-        try:
-            return await self.clients[shard].post(self.url, json=body, timeout=timeout)
-        finally:
-            self.busy[shard] -= 1
-
-    async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _status_error(response: httpx.Response) -> BackendError:
-    status = response.status_code
-    detail = _error_detail(response)
-    if status == 429:
-        retry_after = response.headers.get("retry-after")
-        hint = f" (retry-after {retry_after})" if retry_after else ""
-        return BackendError("rate_limited", f"HTTP 429{hint}: {detail}")
-    if status >= 500:
-        return BackendError("server_error", f"HTTP {status}: {detail}")
-    if status == 408:
-        return BackendError("timeout", f"HTTP 408: {detail}")
-    return BackendError("bad_request", f"HTTP {status}: {detail}")
-
-
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(raw: bytes) -> str:
     """The server's error message: ``error.message`` of an OpenAI error body, else the text."""
     try:
-        error = response.json().get("error")
+        error = json.loads(raw).get("error")
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])[:300]
         if isinstance(error, str):
             return error[:300]
     except (ValueError, AttributeError):
         pass
-    return response.text[:300]
+    return raw[:300].decode("utf-8", "replace")
 
 
-def _parse_completion(response: httpx.Response) -> Generation:
+def _parse_completion(status: int, raw: bytes) -> Generation:
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError as error:
-        raise BackendError("garbled_response", f"HTTP {response.status_code} body is not JSON: {response.text[:200]!r}") from error
+        raise BackendError("garbled_response", f"HTTP {status} body is not JSON: {_text(raw)!r}") from error
     choices = body.get("choices") if isinstance(body, dict) else None
     if not isinstance(choices, list) or not choices:
-        raise BackendError("bad_response", f"no choices in the answer: {response.text[:200]!r}")
+        raise BackendError("bad_response", f"no choices in the answer: {_text(raw)!r}")
     try:
         ordered = sorted(choices, key=lambda choice: int(choice.get("index", 0)))
         texts = [(choice.get("message") or {}).get("content") or "" for choice in ordered]
@@ -290,8 +285,12 @@ def _parse_completion(response: httpx.Response) -> Generation:
             top_logprobs=[top_logprobs(block) for block in logprobs] if any(logprobs) else None,
         )
     except (AttributeError, TypeError, ValueError, KeyError) as error:
-        problem = f"not a chat completion ({type(error).__name__}: {error}): {response.text[:200]!r}"
+        problem = f"not a chat completion ({type(error).__name__}: {error}): {_text(raw)!r}"
         raise BackendError("bad_response", problem) from error
+
+
+def _text(raw: bytes) -> str:
+    return raw[:200].decode("utf-8", "replace")
 
 
 def top_logprobs(logprobs: Mapping[str, Any] | None) -> list[dict[str, float]]:

@@ -1,0 +1,211 @@
+"""Peak memory of a whole run against input size: is it flat?
+
+The offline pipeline (``goose.offline_pipeline()``) through ``run_to_directory`` and then
+``write_report`` (what ``goose run`` does), on 10k / 50k / 200k distinct documents
+(``--sizes``) of ``bench/synthetic_corpus.py``, read from a JSONL file. Each size runs in a
+fresh Python process, which reports its own peak RSS (``ru_maxrss``), its RSS once goose and
+the pipeline are loaded (the floor), the seconds of the run and the report, and the tasks
+made. The corpus is written by another process, so its rows never count. Printed: one line
+per size, then the ratio of each size's peak to the smallest size's peak (the goal: 1.0,
+the bar: 1.3 at 200k/10k) and the peak's growth per document between sizes.
+
+``--checkout DIR`` runs the same measurement on another copy of goose (e.g. a git worktree
+of an earlier commit: ``git worktree add /tmp/mem_head HEAD``) for a before/after.
+
+``--finish RUN_DIR --copies 1 10 50`` measures the end of a run alone (where the old code
+read every task back): the shards of a finished run folder are copied ``k`` times into a
+new folder (as a run ``k`` times as long), then a fresh process merges them, writes
+``summary.json`` (the runner's last step) and the report; its peak RSS above its floor is
+printed per ``k``. Fast: no pipeline runs.
+
+Run: ``python bench/memory.py --sizes 10000 50000`` (add ``--merge off`` for runs that
+leave the tasks in shards; ``--no-report`` to leave the report out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_corpus(count: int, path: Path) -> None:
+    """``count`` distinct synthetic documents as JSONL (run in its own process)."""
+    sys.path.insert(0, str(HERE))
+    from synthetic_corpus import synthetic_corpus
+
+    with path.open("w", encoding="utf-8") as handle:
+        for row in synthetic_corpus(count):
+            handle.write(json.dumps(row) + "\n")
+
+
+def run_child(corpus: Path, out: Path, merge: bool, report: bool) -> dict:
+    """One run in this (fresh) process; its own peak RSS and timings."""
+    import inspect
+
+    import goose
+    from goose.report import write_report
+    from goose.runner import run_to_directory
+
+    pipeline = goose.offline_pipeline()
+    floor = rss_mb()
+    options = {"merge": merge} if "merge" in inspect.signature(run_to_directory).parameters else {}
+    start = time.perf_counter()
+    result = run_to_directory(pipeline, corpus, out, progress=False, **options)
+    run_seconds = time.perf_counter() - start
+    after_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    if report:
+        write_report(out)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return {
+        "floor_mb": round(floor, 1),
+        "peak_after_run_mb": round(after_run, 1),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "run_s": round(run_seconds, 1),
+        "report_s": round(time.perf_counter() - start, 1),
+        "tasks": summary["tasks"],
+        "accounted": bool(result.accounted),
+    }
+
+
+def copy_shards(run: Path, copies: int, target: Path) -> None:
+    """A run folder whose shards are ``copies`` copies of ``run``'s, numbered on."""
+    import shutil
+
+    shards = target / "shards"
+    shards.mkdir(parents=True)
+    shutil.copy(run / "manifest.json", target / "manifest.json")
+    markers = sorted((run / "shards").glob("*.done.json"))
+    for copy in range(copies):
+        for marker in markers:
+            index = int(marker.name.split(".")[0])
+            new = copy * len(markers) + index
+            for part in ("tasks.parquet", "rejects.parquet"):
+                shutil.copy(run / "shards" / f"{index:06d}.{part}", shards / f"{new:06d}.{part}")
+            data = json.loads(marker.read_text(encoding="utf-8"))
+            data.update(batch=new, checkpoints=[])
+            (shards / f"{new:06d}.done.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def finish_child(out: Path) -> dict:
+    """The runner's last step (merge + summary) and the report on ``out``, in this process."""
+    import goose
+    import goose.runner as runner
+    from goose.report import write_report
+
+    pipeline = goose.offline_pipeline()
+    shards = runner._Shards(out / "shards")
+    floor = rss_mb()
+    start = time.perf_counter()
+    if hasattr(runner, "_finish"):
+        runner._finish(pipeline, out, shards, resumed=0, merge=True)
+    else:  # the code before RunOutput
+        runner._merge(pipeline, out, shards, resumed=0)
+    merge_s = time.perf_counter() - start
+    after_merge = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_report(out)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return {"floor_mb": round(floor, 1), "merge_peak_mb": round(after_merge - floor, 1),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - floor, 1),
+            "merge_s": round(merge_s, 1), "tasks": summary["tasks"],
+            "tasks_mb": round((out / "tasks.parquet").stat().st_size / 2**20, 1)}
+
+
+def finish(run: Path, copies: list[int], scratch: Path, checkout: Path | None) -> None:
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
+    print(f"end of run (merge + summary, then report) on copies of {run}; goose from {checkout or 'this tree'}")
+    print(f"{'copies':>7}{'tasks':>8}{'file MB':>9}{'floor MB':>10}{'merge +MB':>11}{'+report +MB':>13}{'merge s':>9}")
+    for count in copies:
+        target = scratch / f"finish-{count}-{'head' if checkout else 'tree'}"
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        copy_shards(run, count, target)
+        done = subprocess.run([sys.executable, __file__, "--finish-child", str(target)], check=True, env=env,
+                              capture_output=True, text=True)
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{count:>7}{found['tasks']:>8}{found['tasks_mb']:>9}{found['floor_mb']:>10}{found['merge_peak_mb']:>11}"
+              f"{found['peak_mb']:>13}{found['merge_s']:>9}", flush=True)
+
+
+def measure(count: int, scratch: Path, checkout: Path | None, merge: bool, report: bool) -> dict:
+    corpus = scratch / f"corpus-{count}.jsonl"
+    if not corpus.exists():
+        subprocess.run([sys.executable, __file__, "--write-corpus", str(count), str(corpus)], check=True)
+    out = scratch / f"run-{count}-{'head' if checkout else 'tree'}"
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
+    command = [sys.executable, __file__, "--child", str(corpus), str(out), "on" if merge else "off",
+               "on" if report else "off"]
+    done = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--write-corpus"]:
+        write_corpus(int(sys.argv[2]), Path(sys.argv[3]))
+        return
+    if sys.argv[1:2] == ["--finish-child"]:
+        print(json.dumps(finish_child(Path(sys.argv[2]))))
+        return
+    if sys.argv[1:2] == ["--child"]:
+        corpus, out, merge, report = sys.argv[2:6]
+        print(json.dumps(run_child(Path(corpus), Path(out), merge == "on", report == "on")))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    parser.add_argument("--checkout", type=Path, default=None, help="another copy of goose to measure")
+    parser.add_argument("--merge", choices=["on", "off"], default="on")
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--scratch", type=Path, default=None, help="folder for corpora and runs (default: a temp)")
+    parser.add_argument("--finish", type=Path, default=None, help="measure only the end of the run in this folder")
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50])
+    args = parser.parse_args()
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="goose-memory-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    if args.finish is not None:
+        finish(args.finish, args.copies, scratch, args.checkout)
+        return
+    print(f"goose from {args.checkout or 'this tree'}; merge {args.merge}; report {not args.no_report}; {scratch}")
+    print(f"{'docs':>8}{'tasks':>8}{'floor MB':>10}{'peak run MB':>13}{'peak MB':>9}{'run s':>8}{'report s':>10}"
+          f"{'ms/doc':>8}")
+    results = {}
+    for count in args.sizes:
+        found = measure(count, scratch, args.checkout, args.merge == "on", not args.no_report)
+        results[count] = found
+        print(f"{count:>8}{found['tasks']:>8}{found['floor_mb']:>10}{found['peak_after_run_mb']:>13}"
+              f"{found['peak_mb']:>9}{found['run_s']:>8}{found['report_s']:>10}"
+              f"{1000 * found['run_s'] / count:>8.2f}", flush=True)
+    smallest = min(results)
+    for count in sorted(results):
+        if count == smallest:
+            continue
+        ratio = results[count]["peak_mb"] / results[smallest]["peak_mb"]
+        growth = (results[count]["peak_mb"] - results[smallest]["peak_mb"]) * 2**20 / (count - smallest)
+        print(f"peak {count}/{smallest}: {ratio:.2f}x; peak growth {growth:,.0f} bytes per document")
+
+
+if __name__ == "__main__":
+    main()

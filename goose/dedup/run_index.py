@@ -1,0 +1,220 @@
+"""Compact run-wide memory of near-duplicate detection: band keys and kept rows in NumPy arrays.
+
+:class:`BandIndex` maps ``(band, 64-bit band key)`` to a small integer (the kept row a key
+leads to) in 12 bytes per entry: a few sorted runs of ``uint64`` keys with ``int32``
+values, merged like a log-structured tree (a new run per batch; two runs merge when the
+older is at most twice the newer, so there are about ``log2(entries / batch)`` runs and an
+entry is re-sorted that many times). A Python dict of tuples costs ~200 bytes per entry.
+
+:class:`KeptRows` holds what is kept about each kept row, by ordinal: its run row, its
+signature (for the Jaccard estimate of a drop and for ``verify``) and its label, in blocks
+of fixed size, so the arrays never over-allocate by more than one block.
+
+>>> index = BandIndex(bands=2)
+>>> index.add(np.array([0, 1]), np.array([7, 7], dtype=np.uint64), np.array([0, 1]))
+>>> index.lookup(np.array([[7, 8], [9, 7]], dtype=np.uint64)).tolist()
+[[0, -1], [-1, 1]]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+_BLOCK_ROWS = 4096  # kept rows per block: 2 MB of 128-value signatures
+
+
+class _SortedRun(NamedTuple):
+    keys: np.ndarray  # uint64, sorted within each band's slice
+    values: np.ndarray  # int32
+    offsets: np.ndarray  # int64, bands + 1: band b's entries are keys[offsets[b]:offsets[b + 1]]
+
+
+class BandIndex:
+    """``(band, key) -> value`` for keys added once each, in sorted NumPy runs (12 bytes per entry).
+
+    >>> index = BandIndex(bands=1)
+    >>> for value in range(3):
+    ...     index.add(np.array([0]), np.array([10 + value], dtype=np.uint64), np.array([value]))
+    >>> len(index), index.lookup(np.array([[12], [13]], dtype=np.uint64)).ravel().tolist()
+    (3, [2, -1])
+    """
+
+    def __init__(self, bands: int) -> None:
+        self.bands = bands
+        self._runs: list[_SortedRun] = []
+
+    def __len__(self) -> int:
+        return sum(run.keys.size for run in self._runs)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays."""
+        return sum(run.keys.nbytes + run.values.nbytes + run.offsets.nbytes for run in self._runs)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The value of each ``keys[i, band]``, ``-1`` where absent; shape of ``keys``, int64."""
+        found = np.full(keys.shape, -1, dtype=np.int64)
+        for band in range(self.bands):
+            found[:, band] = self._lookup_band(keys[:, band], band)
+        return found
+
+    def _lookup_band(self, wanted: np.ndarray, band: int) -> np.ndarray:
+        found = np.full(wanted.shape, -1, dtype=np.int64)
+        for run in self._runs:
+            start, end = int(run.offsets[band]), int(run.offsets[band + 1])
+            if start == end:
+                continue
+            position = np.minimum(np.searchsorted(run.keys[start:end], wanted), end - start - 1) + start
+            hit = run.keys[position] == wanted
+            found[hit] = run.values[position[hit]]
+        return found
+
+    def lookup_entries(self, band: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """The value of each ``(band[i], keys[i])``, ``-1`` where absent.
+
+        >>> index = BandIndex(bands=2)
+        >>> index.add(np.array([1]), np.array([5], dtype=np.uint64), np.array([3]))
+        >>> index.lookup_entries(np.array([0, 1]), np.array([5, 5], dtype=np.uint64)).tolist()
+        [-1, 3]
+        """
+        found = np.full(keys.shape, -1, dtype=np.int64)
+        for each in range(self.bands):
+            inside = np.flatnonzero(band == each)
+            if inside.size:
+                found[inside] = self._lookup_band(keys[inside], each)
+        return found
+
+    def add(self, band: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add entries that are absent and distinct (callers check with :meth:`lookup`)."""
+        if not keys.size:
+            return
+        if int(values.max()) > np.iinfo(np.int32).max:
+            raise ValueError("BandIndex values must fit in int32 (2**31 kept rows); split the run into several")
+        self._runs.append(_sort(np.asarray(band, dtype=np.int64), keys.astype(np.uint64), values.astype(np.int32),
+                                self.bands))
+        while len(self._runs) > 1 and self._runs[-2].keys.size <= 2 * self._runs[-1].keys.size:
+            newer, older = self._runs.pop(), self._runs.pop()
+            parts = [_entries(older), _entries(newer)]
+            self._runs.append(_sort(*(np.concatenate(column) for column in zip(*parts)), self.bands))
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry as ``(band, key, value)`` arrays (sorted by band and key within each run)."""
+        parts = [_entries(run) for run in self._runs]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int32)
+        band, keys, values = (np.concatenate(column) for column in zip(*parts))
+        return band, keys, values
+
+
+def _sort(band: np.ndarray, keys: np.ndarray, values: np.ndarray, bands: int) -> _SortedRun:
+    order = np.lexsort((keys, band))
+    offsets = np.searchsorted(band[order], np.arange(bands + 1)).astype(np.int64)
+    return _SortedRun(keys[order], values[order], offsets)
+
+
+def _entries(run: _SortedRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    band = np.repeat(np.arange(run.offsets.size - 1), np.diff(run.offsets))
+    return band, run.keys, run.values
+
+
+class _Blocks:
+    """A growing array of rows in fixed-size blocks (no copy on growth, at most one block spare)."""
+
+    def __init__(self, width: int, dtype: type) -> None:
+        self.width, self.dtype = width, dtype
+        self.blocks: list[np.ndarray] = []
+        self.size = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = rows.reshape(-1, self.width)
+        done = 0
+        while done < rows.shape[0]:
+            if self.size == len(self.blocks) * _BLOCK_ROWS:
+                self.blocks.append(np.empty((_BLOCK_ROWS, self.width), dtype=self.dtype))
+            if not self.blocks[-1].flags.writeable:
+                # a restored index may come as read-only views (Ray hands pickled arrays over zero-copy)
+                self.blocks[-1] = self.blocks[-1].copy()
+            at = self.size % _BLOCK_ROWS
+            count = min(_BLOCK_ROWS - at, rows.shape[0] - done)
+            self.blocks[-1][at : at + count] = rows[done : done + count]
+            done += count
+            self.size += count
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        out = np.empty((positions.size, self.width), dtype=self.dtype)
+        for block in np.unique(positions // _BLOCK_ROWS).tolist():
+            inside = positions // _BLOCK_ROWS == block
+            out[inside] = self.blocks[block][positions[inside] % _BLOCK_ROWS]
+        return out
+
+    def row(self, position: int) -> np.ndarray:
+        return self.blocks[position // _BLOCK_ROWS][position % _BLOCK_ROWS]
+
+    def since(self, start: int) -> np.ndarray:
+        return self.take(np.arange(start, self.size))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(block.nbytes for block in self.blocks)
+
+
+class KeptRows:
+    """Kept rows by ordinal (0, 1, ... in run order): run row, signature and label.
+
+    >>> kept = KeptRows(num_perm=2)
+    >>> kept.append(np.array([4]), np.array([[1, 2]], dtype=np.uint32), ["id a"])
+    >>> len(kept), kept.run_row(0), kept.signature(0).tolist(), kept.label(0)
+    (1, 4, [1, 2], 'id a')
+    """
+
+    def __init__(self, num_perm: int) -> None:
+        self.num_perm = num_perm
+        self._run_rows = _Blocks(1, np.int64)
+        self._signatures = _Blocks(num_perm, np.uint32)
+        self._label_ends = _Blocks(1, np.int64)
+        self._labels = bytearray()
+
+    def __len__(self) -> int:
+        return self._run_rows.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays and the label buffer."""
+        return self._run_rows.nbytes + self._signatures.nbytes + self._label_ends.nbytes + len(self._labels)
+
+    def append(self, run_rows: np.ndarray, signatures: np.ndarray, labels: list[str]) -> None:
+        """Add kept rows, in run order, after every row added so far."""
+        encoded = [label.encode("utf-8") for label in labels]
+        self._run_rows.append(np.asarray(run_rows, dtype=np.int64))
+        self._signatures.append(signatures)
+        self._label_ends.append(len(self._labels) + np.cumsum([len(label) for label in encoded], dtype=np.int64))
+        self._labels += b"".join(encoded)
+
+    def run_row(self, ordinal: int) -> int:
+        return int(self._run_rows.row(ordinal)[0])
+
+    def run_rows(self, ordinals: np.ndarray) -> np.ndarray:
+        return self._run_rows.take(np.asarray(ordinals, dtype=np.int64)).ravel()
+
+    def signature(self, ordinal: int) -> np.ndarray:
+        return self._signatures.row(ordinal)
+
+    def label(self, ordinal: int) -> str:
+        start = int(self._label_ends.row(ordinal - 1)[0]) if ordinal else 0
+        return bytes(self._labels[start : int(self._label_ends.row(ordinal)[0])]).decode("utf-8")
+
+    def since(self, start: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Run rows, signatures and labels of the rows from ordinal ``start`` on."""
+        labels = [self.label(ordinal) for ordinal in range(start, len(self))]
+        return self._run_rows.since(start).ravel(), self._signatures.since(start), labels
+
+    def ordinals(self, run_rows: np.ndarray) -> np.ndarray:
+        """The ordinal of each kept row in ``run_rows``; ``-1`` for rows that were not kept."""
+        kept = self._run_rows.since(0).ravel()
+        run_rows = np.asarray(run_rows, dtype=np.int64)
+        if not kept.size:
+            return np.full(run_rows.shape, -1, dtype=np.int64)
+        position = np.minimum(np.searchsorted(kept, run_rows), kept.size - 1)
+        return np.where(kept[position] == run_rows, position, -1)
