@@ -57,6 +57,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import os
 import shutil
 from collections import Counter, deque
@@ -99,6 +100,8 @@ MANIFEST_FILE = "manifest.json"
 SHARDS_DIR = "shards"
 RUN_FORMAT = 1
 """Version of the run folder layout; a folder of another version is never resumed."""
+
+logger = logging.getLogger(__name__)
 
 _PARTIAL = ".partial"
 _LOCK_FILE = ".goose.lock"
@@ -157,6 +160,7 @@ def run_to_directory(
         stateful = any(operator.stateful for operator in pipeline.operators)
         finished = shards.finished(contiguous=stateful, redo=_engine_failure_drops if retry_failed else None)
         _start(pipeline, shards, finished)
+        logger.info("run in %s: %d batch(es) finished earlier are kept", out, len(finished))
         schema = _TasksSchema(shards, finished)
         done_rows = sum(marker["rows_in"] for marker in finished.values())
         with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose",
@@ -169,6 +173,9 @@ def run_to_directory(
                     raise RuntimeError(f"{type(executor).__name__} yielded batch {index} where batch {expected} "
                                        "was due; an executor must yield outcomes in the order it was given batches")
                 shards.write(index, outcome, schema)
+                logger.info("batch %d written: %d rows in, %d tasks, %d rejects", index,
+                            outcome.stats[0].rows_in if outcome.stats else 0, outcome.kept.num_rows,
+                            outcome.rejects.num_rows)
                 bar.update(outcome.stats[0].rows_in if outcome.stats else 0)
             unread = next(todo, None)  # an executor that stopped reading its batches early
             left_out = given[0] if given else (unread[0] if unread is not None else None)
@@ -411,6 +418,7 @@ def _finish(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int, mer
     """Merge the finished shards into the output files (when ``merge``; a few thousand rows
     in memory at a time), write ``summary.json`` and return the handle to the output."""
     shards.finished(contiguous=False)  # clears what an interrupted earlier process left half-written
+    logger.info("run in %s: every batch finished; %s the output", out, "merging" if merge else "summarising")
     output = RunOutput.open(out, merged=False, steps=[READ_STEP, *pipeline.step_names])
     if merge:
         _write_atomically(out / TASKS_FILE, partial(_write_batches, output.iter_tasks(), output.tasks_schema()))

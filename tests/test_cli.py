@@ -147,3 +147,23 @@ def test_shipped_yaml_examples_are_valid():
     for path in examples:
         settings = load_config(path)
         assert all(p.exists() for p in settings.input_paths(path.parent)), path
+
+
+def test_log_level_info_logs_each_finished_batch(tmp_path):
+    result = CliRunner().invoke(main, ["--log-level", "info", "demo", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "INFO goose.runner: batch 0 written: 48 rows in" in result.output
+    quiet = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "run")])  # resumes: nothing to run
+    assert quiet.exit_code == 0 and "INFO" not in quiet.output
+
+
+def test_show_reads_a_run_written_without_merge(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"input: {goose.sample_corpus_path()}\npreset: offline\n", encoding="utf-8")
+    ran = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "run"), "--no-merge"])
+    assert ran.exit_code == 0, ran.output
+    assert not (tmp_path / "run" / "tasks.parquet").exists()
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "run"), "-n", "1"])
+    assert shown.exit_code == 0 and shown.output.startswith("── goose-"), shown.output
+    rejects = CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--rejects"])
+    assert rejects.exit_code == 0 and "shortcut:" in rejects.output, rejects.output

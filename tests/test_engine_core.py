@@ -319,3 +319,14 @@ def test_redact_options_hides_secret_named_values_only():
                "extra_headers": "Bearer sk-abcdefghijkl"}
     assert redact_options(options) == {"api_key": "***", "api_key_env": "OPENAI_API_KEY",
                                        "options": {"hf_token": "***", "max_tokens": 9}, "extra_headers": "***"}
+
+
+def test_retries_and_failures_are_logged(caplog):
+    backend = SlowAsyncBackend(hang_on="hang", flaky_on="flaky")
+    engine = Engine(backend, retry=FAST)
+    with caplog.at_level("INFO", logger="goose.engines"):
+        engine.generate([ChatRequest.user("hang"), ChatRequest.user("flaky")])
+    engine.close()
+    messages = [(record.levelname, record.getMessage()) for record in caplog.records]
+    assert any(level == "INFO" and "retried" in text for level, text in messages)
+    assert any(level == "WARNING" and "failed after 3 attempt(s)" in text for level, text in messages)

@@ -26,6 +26,7 @@ escaped (``\\x1b``), so a crafted input cannot drive the terminal.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import tempfile
 import textwrap
@@ -120,8 +121,17 @@ class _Goose(click.Group):
 @click.group(cls=_Goose)
 @click.version_option(package_name="goose-rlvr")
 @click.option("--debug", is_flag=True, help="Show the Python traceback of an error instead of its one-line message.")
-def main(debug: bool) -> None:
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              show_default=True, help="What goose logs to stderr: info adds each finished batch and every "
+                                      "engine retry; warning shows failed requests (redacted).")
+def main(debug: bool, log_level: str) -> None:
     """goose: turn reasoning text into verifiable multiple-choice tasks for RLVR."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    goose_logger = logging.getLogger("goose")
+    goose_logger.handlers[:] = [handler]  # one handler however often main() runs in a process (tests)
+    goose_logger.setLevel(log_level.upper())
+    goose_logger.propagate = False
 
 
 @main.command()

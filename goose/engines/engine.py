@@ -12,6 +12,7 @@ any back end. Operators talk only to an :class:`Engine`; they never import a bac
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sys
 import threading
@@ -30,6 +31,8 @@ from goose.engines.types import TRANSIENT_FAILURES, ChatRequest, Failure, Genera
 from goose.engines.usage import EngineUsage
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class RetryPolicy(BaseModel):
@@ -191,6 +194,7 @@ class Engine:
         for attempt in range(1, self.retry.max_attempts + 1):
             if attempt > 1:
                 usage.retries += len(pending)
+                logger.info("%s: %d request(s) retried (attempt %d)", self.name, len(pending), attempt)
                 time.sleep(min(self.retry.max_backoff, self.retry.initial_backoff * 2 ** (attempt - 2)))
             try:
                 answers = self.backend.generate_batch([requests[i] for i in pending])
@@ -210,6 +214,8 @@ class Engine:
                     retry_next.append(index)
                 else:
                     results[index] = answer.failure(attempts=attempt, secrets=self.backend.secrets)
+                    logger.warning("%s request failed after %d attempt(s): %s", self.name,
+                                   attempt, results[index].message)
             if self.cache is not None:
                 self.cache.put_many(stored)  # paid for, even when a refusal stops the run below
             refused = next((a for a in answers if isinstance(a, BackendError) and a.kind == "auth"), None)
@@ -250,7 +256,9 @@ class Engine:
                     except BackendError as error:
                         if error.kind not in TRANSIENT_FAILURES or attempts >= policy.max_attempts:
                             raise
+                        failed_as = error.kind
                     usage.retries += 1
+                    logger.info("%s request retried (attempt %d failed: %s)", self.name, attempts, failed_as)
                     # exponential backoff with full jitter: retries of many requests spread out
                     ceiling = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempts - 1))
                     await asyncio.sleep(self._jitter.uniform(0, ceiling))
@@ -258,7 +266,9 @@ class Engine:
                 if error.kind == "auth":
                     refusals.append(self._auth_error(error))
                     raise refusals[0] from None
-                return error.failure(attempts=attempts, secrets=backend.secrets)
+                failure = error.failure(attempts=attempts, secrets=backend.secrets)
+                logger.warning("%s request failed after %d attempt(s): %s", self.name, attempts, failure.message)
+                return failure
             except EngineAuthError:
                 raise
             except Exception as error:  # noqa: BLE001 - a back-end bug fails its request, never the batch
