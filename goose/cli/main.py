@@ -124,14 +124,21 @@ class _Goose(click.Group):
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, help="What goose logs to stderr: info adds each finished batch and every "
                                       "engine retry; warning shows failed requests (redacted).")
-def main(debug: bool, log_level: str) -> None:
+@click.pass_context
+def main(ctx: click.Context, debug: bool, log_level: str) -> None:
     """goose: turn reasoning text into verifiable multiple-choice tasks for RLVR."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     goose_logger = logging.getLogger("goose")
-    goose_logger.handlers[:] = [handler]  # one handler however often main() runs in a process (tests)
+    level_before = goose_logger.level
+    goose_logger.addHandler(handler)
     goose_logger.setLevel(log_level.upper())
-    goose_logger.propagate = False
+
+    def restore() -> None:  # the command is over: leave logging as it was (goose used as a library after)
+        goose_logger.removeHandler(handler)
+        goose_logger.setLevel(level_before)
+
+    ctx.call_on_close(restore)
 
 
 @main.command()
