@@ -18,6 +18,13 @@ new folder (as a run ``k`` times as long), then a fresh process merges them, wri
 ``summary.json`` (the runner's last step) and the report; its peak RSS above its floor is
 printed per ``k``. Fast: no pipeline runs.
 
+Each size also reports the peak before the run's last step (the pipeline steps alone: read
+from the runner's "every batch finished" log record) and what every step keeps from batch to
+batch at the end of the run (``Operator.run_memory``, the dedup index's ``index_nbytes``),
+in bytes per document and, for the dedup index, per row it kept. Results go to a JSON file
+(``--json``, default ``memory.json`` in the scratch folder) after every size, so a long run
+stopped half way still tells something; a size that fails is recorded and the next one runs.
+
 Run: ``python bench/memory.py --sizes 10000 50000`` (add ``--merge off`` for runs that
 leave the tasks in shards; ``--no-report`` to leave the report out).
 """
@@ -67,8 +74,12 @@ def run_child(corpus: Path, out: Path, merge: bool, report: bool) -> dict:
     pipeline = goose.offline_pipeline()
     floor = rss_mb()
     options = {"merge": merge} if "merge" in inspect.signature(run_to_directory).parameters else {}
+    steps_peak = _PeakAtLastStep()
     start = time.perf_counter()
-    result = run_to_directory(pipeline, corpus, out, progress=False, **options)
+    try:
+        result = run_to_directory(pipeline, corpus, out, progress=False, **options)
+    finally:
+        steps_peak.close()
     run_seconds = time.perf_counter() - start
     after_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
@@ -77,13 +88,73 @@ def run_child(corpus: Path, out: Path, merge: bool, report: bool) -> dict:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return {
         "floor_mb": round(floor, 1),
+        "peak_steps_mb": steps_peak.peak_mb,
         "peak_after_run_mb": round(after_run, 1),
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "run_s": round(run_seconds, 1),
         "report_s": round(time.perf_counter() - start, 1),
         "tasks": summary["tasks"],
         "accounted": bool(result.accounted),
+        "structures": run_structures(pipeline),
+        "rows_out": {step["operator"]: step["rows_out"] for step in summary["steps"]},
     }
+
+
+class _PeakAtLastStep:
+    """Peak RSS when the runner logs that every batch finished (before the merge, summary
+    and audit): the pipeline steps' own peak. ``peak_mb`` stays None with a runner that
+    does not log it."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.peak_mb: float | None = None
+        self._logger = logging.getLogger("goose")
+        self._level = self._logger.level
+        self._handler = logging.Handler(logging.INFO)
+        self._handler.emit = self._seen  # type: ignore[method-assign]
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.INFO)
+
+    def _seen(self, record) -> None:
+        if self.peak_mb is None and "every batch finished" in record.getMessage():
+            self.peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
+
+
+def run_structures(pipeline) -> dict[str, dict[str, int]]:
+    """What each step keeps from batch to batch at the end of a run: ``run_memory()`` (bytes
+    for names ending in ``_bytes``, else counts) and a dedup index's ``index_nbytes``."""
+    found = {}
+    for operator, name in zip(pipeline.operators, pipeline.step_names):
+        memory = dict(operator.run_memory()) if hasattr(operator, "run_memory") else {}
+        if hasattr(operator, "index_nbytes") and "index_bytes" not in memory:
+            memory["index_bytes"] = int(operator.index_nbytes)
+        if memory:
+            found[name] = memory
+    return found
+
+
+def per_row(found: dict, documents: int) -> list[str]:
+    """Lines of bytes per document (and per kept row of the step) of every run-wide structure."""
+    lines = []
+    for step, memory in found.get("structures", {}).items():
+        kept = found.get("rows_out", {}).get(step)
+        for name, value in memory.items():
+            if name.endswith("_bytes"):
+                line = f"  {step}.{name}: {value / 2**20:,.1f} MB, {value / documents:,.0f} bytes per document"
+                items = memory.get(name.removesuffix("_bytes") + "_passages")
+                if items:  # a bounded pool: its size per passage held
+                    line += f", {value / items:,.0f} per passage held ({items:,})"
+                elif kept:
+                    line += f", {value / kept:,.0f} per row kept by {step} ({kept:,})"
+            else:
+                line = f"  {step}.{name}: {value:,}"
+            lines.append(line)
+    return lines
 
 
 def copy_shards(run: Path, copies: int, target: Path) -> None:
@@ -159,7 +230,9 @@ def measure(count: int, scratch: Path, checkout: Path | None, merge: bool, repor
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--child", str(corpus), str(out), "on" if merge else "off",
                "on" if report else "off"]
-    done = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # e.g. killed for memory: recorded, and the next size still runs
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -182,22 +255,36 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=None, help="folder for corpora and runs (default: a temp)")
     parser.add_argument("--finish", type=Path, default=None, help="measure only the end of the run in this folder")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--json", type=Path, default=None, help="results file, rewritten after every size "
+                        "(default: memory.json in the scratch folder)")
     args = parser.parse_args()
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="goose-memory-"))
     scratch.mkdir(parents=True, exist_ok=True)
     if args.finish is not None:
         finish(args.finish, args.copies, scratch, args.checkout)
         return
-    print(f"goose from {args.checkout or 'this tree'}; merge {args.merge}; report {not args.no_report}; {scratch}")
-    print(f"{'docs':>8}{'tasks':>8}{'floor MB':>10}{'peak run MB':>13}{'peak MB':>9}{'run s':>8}{'report s':>10}"
-          f"{'ms/doc':>8}")
+    results_path = args.json or scratch / "memory.json"
+    print(f"goose from {args.checkout or 'this tree'}; merge {args.merge}; report {not args.no_report}; {scratch}; "
+          f"results in {results_path}")
+    print(f"{'docs':>8}{'tasks':>8}{'floor MB':>10}{'steps MB':>10}{'peak run MB':>13}{'peak MB':>9}{'run s':>8}"
+          f"{'report s':>10}{'ms/doc':>8}")
+    record = {"checkout": str(args.checkout or "this tree"), "merge": args.merge, "report": not args.no_report,
+              "sizes": {}}
     results = {}
     for count in args.sizes:
         found = measure(count, scratch, args.checkout, args.merge == "on", not args.no_report)
+        record["sizes"][str(count)] = found
+        results_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if "error" in found:
+            print(f"{count:>8}  failed: {found['error'].splitlines()[-1] if found['error'] else ''}", flush=True)
+            continue
         results[count] = found
-        print(f"{count:>8}{found['tasks']:>8}{found['floor_mb']:>10}{found['peak_after_run_mb']:>13}"
-              f"{found['peak_mb']:>9}{found['run_s']:>8}{found['report_s']:>10}"
+        print(f"{count:>8}{found['tasks']:>8}{found['floor_mb']:>10}{found.get('peak_steps_mb') or '-':>10}"
+              f"{found['peak_after_run_mb']:>13}{found['peak_mb']:>9}{found['run_s']:>8}{found['report_s']:>10}"
               f"{1000 * found['run_s'] / count:>8.2f}", flush=True)
+        print("\n".join(per_row(found, count)), flush=True)
+    if not results:
+        return
     smallest = min(results)
     for count in sorted(results):
         if count == smallest:

@@ -31,6 +31,9 @@ The input may be files anywhere fsspec reaches, with options, or a Hugging Face 
     input: {dataset: HuggingFaceFW/fineweb-edu, config: sample-10BT, split: train, streaming: true,
             revision: main, columns: {text: text, id: id}} # columns: goose name -> dataset column
 
+A remote ``--out`` (``s3://bucket/runs/a``) uses the input's ``storage_options`` when the input
+is on the same protocol, or its own: ``output: {storage_options: {profile: writer}}``.
+
 Pipelines with LLM steps add an ``engine`` (see :class:`goose.engines.EngineConfig`)::
 
     engine:
@@ -118,6 +121,20 @@ class ConfigError(ValueError):
     """A run config that cannot be used; the message says which key and what to change."""
 
 
+class OutputConfig(BaseModel):
+    """Where the run folder goes is ``--out``; this says how to reach it when it is remote.
+
+    >>> OutputConfig(storage_options={"endpoint_url": "http://127.0.0.1:9000"}).storage_options
+    {'endpoint_url': 'http://127.0.0.1:9000'}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec options of a remote --out (endpoint, credentials); never written to the run folder.")
+
+
 class RunConfig(BaseModel):
     """A validated ``goose run`` config; see the module docstring for the YAML shape."""
 
@@ -129,6 +146,8 @@ class RunConfig(BaseModel):
                       custom_error_message="give a path (or list of paths), {path: ..., storage_options: ...} for "
                                            "files, or {dataset: NAME_OR_FOLDER, split: ...} for a datasets dataset"),
     ] = Field(description="Input files (paths, URLs, globs, folders; relative to the config file) or a dataset.")
+    output: OutputConfig | None = Field(
+        None, description="Options of a remote --out; without it, the input's storage_options when on the same protocol.")
     seed: int = Field(0, strict=True, description="Run seed: same input, config and seed give the same tasks.")
     batch_size: int = Field(64, ge=1, strict=True, description="Rows per batch (also the distractor pool size offline).")
     preset: str | None = Field(None, description=f"A ready pipeline: one of {sorted(PRESETS)}.")

@@ -18,6 +18,13 @@ holding another run is refused
 unless ``overwrite=True``, which clears goose's files there (not an engine cache kept there).
 A lock file (``.goose.lock``) keeps two processes from writing one folder at once.
 
+The folder may be on object storage (``s3://bucket/run``, ``gs://...``: any fsspec URL, with
+``storage_options`` for credentials or an endpoint, never written to ``manifest.json``). The
+layout and the resume are the same; each file is uploaded whole in one request (an object
+appears whole or not at all), the marker last, so it commits its batch as the rename does
+locally. Object stores have no lock: two processes must not write one remote folder at once.
+See :mod:`goose.run_folder`.
+
 Batches may give their tasks tables different columns (a struct such as ``meta`` with
 more fields in one batch, a column only some batches have, a custom step's extra column):
 the merged ``tasks.parquet`` has every column of every batch (``pyarrow.unify_schemas``,
@@ -53,13 +60,10 @@ goose.runner.RunFolderError: ... holds another run (different seed); use a new o
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
 import logging
-import os
-import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
@@ -69,10 +73,8 @@ from typing import Any, get_args
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
-from goose.audit.audit import AUDIT_BATCH_ROWS, AUDIT_COLUMNS, AuditAccumulator, audit_summary
-from goose.audit.solvers import report_solvers
+from goose.audit.audit import AUDIT_BATCH_ROWS, summary_audit
 from goose.engines.types import TRANSIENT_FAILURES, FailureKind
 from goose.engines.usage import EngineUsage
 from goose.executors.base import Executor, LocalExecutor
@@ -91,6 +93,7 @@ from goose.pipeline.sources import (
     source_files,
 )
 from goose.pipeline.stats import OperatorStats, RunAccounting
+from goose.run_folder import PARTIAL, RunFolder, open_folder
 from goose.schema import REJECT_SCHEMA, TASK_SCHEMA
 
 TASKS_FILE = "tasks.parquet"
@@ -103,8 +106,6 @@ RUN_FORMAT = 1
 
 logger = logging.getLogger(__name__)
 
-_PARTIAL = ".partial"
-_LOCK_FILE = ".goose.lock"
 _OUTPUT_FILES = (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE, MANIFEST_FILE)
 TRANSIENT_ENGINE_REASONS: frozenset[str] = frozenset(f"engine_{kind}" for kind in TRANSIENT_FAILURES)
 """Drop reasons of requests that may well succeed later (server down, overloaded, timed out)."""
@@ -134,8 +135,10 @@ def run_to_directory(
     overwrite: bool = False,
     retry_failed: bool = False,
     merge: bool = True,
+    storage_options: dict[str, Any] | None = None,
 ) -> RunOutput:
-    """Run ``pipeline`` over ``source`` into ``out_dir`` (created if needed), resuming the
+    """Run ``pipeline`` over ``source`` into ``out_dir`` (created if needed; a local path or
+    an fsspec URL such as ``s3://bucket/run``, opened with ``storage_options``), resuming the
     run already there if it has the same fingerprint (see the module docstring).
 
     ``executor`` runs the batches (default: :class:`~goose.executors.LocalExecutor`, in
@@ -150,38 +153,28 @@ def run_to_directory(
     from disk only when asked for. Its stats cover every batch, also those finished by an
     earlier, interrupted process.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = open_folder(out_dir, storage_options)
+    out.make_dir("")
     executor = executor or LocalExecutor()
     elsewhere = executor.engine_identities() if hasattr(executor, "engine_identities") else {}
     fingerprint = run_fingerprint(pipeline, source, elsewhere)
-    with _exclusive(out):
+    with out.lock():
         shards = _open_run(out, fingerprint, overwrite)
         stateful = any(operator.stateful for operator in pipeline.operators)
         finished = shards.finished(contiguous=stateful, redo=_engine_failure_drops if retry_failed else None)
         _start(pipeline, shards, finished)
-        logger.info("run in %s: %d batch(es) finished earlier are kept", out, len(finished))
+        logger.info("run in %s: %d batch(es) finished earlier are kept", out.url, len(finished))
         schema = _TasksSchema(shards, finished)
         done_rows = sum(marker["rows_in"] for marker in finished.values())
-        with tqdm(total=count_rows(source), initial=done_rows, unit="rows", disable=not progress, desc="goose",
-                  delay=0.5) as bar:  # delay: a run that fails at once prints its error alone
-            given: deque[int] = deque()
-            todo = _batches_to_run(pipeline, source, finished, given, elsewhere)
-            for index, outcome in executor.run_batches(pipeline, todo):
-                expected = given.popleft() if given else None
-                if index != expected:
-                    raise RuntimeError(f"{type(executor).__name__} yielded batch {index} where batch {expected} "
-                                       "was due; an executor must yield outcomes in the order it was given batches")
+        from goose.pipeline.pipeline import StepProgress  # a bar per step, from every executor's counters
+
+        with StepProgress(pipeline.step_names, total=count_rows(source), initial=done_rows, enabled=progress) as bars:
+            for index, outcome in _batches_to_run(executor, pipeline, source, finished, elsewhere):
                 shards.write(index, outcome, schema)
                 logger.info("batch %d written: %d rows in, %d tasks, %d rejects", index,
                             outcome.stats[0].rows_in if outcome.stats else 0, outcome.kept.num_rows,
                             outcome.rejects.num_rows)
-                bar.update(outcome.stats[0].rows_in if outcome.stats else 0)
-            unread = next(todo, None)  # an executor that stopped reading its batches early
-            left_out = given[0] if given else (unread[0] if unread is not None else None)
-            if left_out is not None:
-                raise RuntimeError(f"{type(executor).__name__} stopped before batch {left_out}; an executor must "
-                                   "yield an outcome for every batch it was given (run again to resume)")
+                bars.update(outcome.stats)
         return _finish(pipeline, out, shards, resumed=len(finished), merge=merge)
 
 
@@ -292,11 +285,17 @@ def _stream_identity(stream: Any) -> dict[str, Any]:
 class _Shards:
     """The ``shards/`` folder of a run: one set of files per finished batch."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, run: RunFolder | Path) -> None:
+        # A Path names the shards folder itself (as before run folders could be remote).
+        self.run = open_folder(run.parent) if isinstance(run, Path) else run
 
-    def path(self, index: int, part: str) -> Path:
-        return self.folder / f"{index:06d}.{part}"
+    @staticmethod
+    def name(index: int, part: str) -> str:
+        """The file ``part`` of batch ``index`` relative to the run folder."""
+        return f"{SHARDS_DIR}/{index:06d}.{part}"
+
+    def path(self, index: int, part: str) -> Path | str:
+        return self.run.path(self.name(index, part))
 
     def finished(
         self, *, contiguous: bool, redo: Callable[[dict[str, Any]], int] | None = None
@@ -307,10 +306,11 @@ class _Shards:
         count either. Files of batches that do not count are removed. The markers come
         without their ``stats`` (see :func:`_read_markers`)."""
         markers: dict[int, dict[str, Any]] = {}
-        for path in self.folder.glob("*.done.json"):
-            number = path.name.split(".")[0]
-            if number.isdigit():
-                marker = json.loads(path.read_text(encoding="utf-8"))
+        names = self.run.names(SHARDS_DIR)
+        for name in names:
+            number = name.split(".")[0]
+            if name.endswith(".done.json") and number.isdigit():
+                marker = json.loads(self.run.read_text(f"{SHARDS_DIR}/{name}"))
                 if redo is None or not redo(marker):
                     marker.pop("stats", None)  # read again one at a time at the end: kept, they grow with the run
                     markers[int(number)] = marker
@@ -319,10 +319,10 @@ class _Shards:
             while len(kept) in markers:
                 kept[len(kept)] = markers[len(kept)]
             markers = kept
-        for path in self.folder.iterdir():
-            number = path.name.split(".")[0]
-            if path.name.endswith(_PARTIAL) or not number.isdigit() or int(number) not in markers:
-                path.unlink()  # a half-written shard, or one after a gap: it will be run again
+        self.run.remove(  # a half-written shard, or one after a gap: it will be run again
+            f"{SHARDS_DIR}/{name}" for name in names
+            if name.endswith(PARTIAL) or not name.split(".")[0].isdigit() or int(name.split(".")[0]) not in markers
+        )
         return dict(sorted(markers.items()))
 
     def write(self, index: int, outcome: BatchOutcome, schema: _TasksSchema) -> None:
@@ -331,10 +331,10 @@ class _Shards:
         kept = _in_output_order(outcome.kept)
         if kept.num_rows:
             schema.add(index, kept.schema)
-        _write_atomically(self.path(index, "tasks.parquet"), lambda path: pq.write_table(kept, path))
-        _write_atomically(self.path(index, "rejects.parquet"), lambda path: pq.write_table(outcome.rejects, path))
+        self.run.write(self.name(index, "tasks.parquet"), lambda path: pq.write_table(kept, path))
+        self.run.write(self.name(index, "rejects.parquet"), lambda path: pq.write_table(outcome.rejects, path))
         for step, state in outcome.checkpoints.items():
-            _write_atomically(self.path(index, f"{step}.checkpoint"), partial(_write_bytes, state))
+            self.run.write(self.name(index, f"{step}.checkpoint"), partial(_write_bytes, state))
         marker = {
             "batch": index,
             "rows_in": outcome.stats[0].rows_in if outcome.stats else 0,
@@ -345,45 +345,42 @@ class _Shards:
             "stats": [_stats_to_json(step) for step in outcome.stats],
         }
         text = json.dumps(marker, indent=1) + "\n"
-        _write_atomically(self.path(index, "done.json"), lambda path: path.write_text(text, encoding="utf-8"))
-        _sync_folder(self.folder)
+        self.run.write(self.name(index, "done.json"), lambda path: path.write_text(text, encoding="utf-8"))
+        self.run.sync(SHARDS_DIR)
 
 
-def _open_run(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> _Shards:
+def _open_run(out: RunFolder, fingerprint: dict[str, Any], overwrite: bool) -> _Shards:
     """Resume the run in ``out`` if it has ``fingerprint``, else start one (refusing a
     folder that holds another run unless ``overwrite``)."""
-    manifest_path = out / MANIFEST_FILE
-    if manifest_path.exists() and not overwrite:
+    if out.is_file(MANIFEST_FILE) and not overwrite:
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(out.read_text(MANIFEST_FILE))
             earlier = manifest["fingerprint"]
         except (ValueError, KeyError, TypeError) as error:
-            raise RunFolderError(f"{manifest_path} is unreadable ({error}); use a new output folder (--out) or "
-                                 "overwrite it (--overwrite, overwrite=True)") from error
+            raise RunFolderError(f"{out.path(MANIFEST_FILE)} is unreadable ({error}); use a new output folder "
+                                 "(--out) or overwrite it (--overwrite, overwrite=True)") from error
         if earlier == fingerprint:
-            (out / SHARDS_DIR).mkdir(exist_ok=True)
-            return _Shards(out / SHARDS_DIR)
-        if not any((out / SHARDS_DIR).glob("*.done.json")):
+            out.make_dir(SHARDS_DIR)
+            return _Shards(out)
+        if not any(name.endswith(".done.json") for name in out.names(SHARDS_DIR)):
             return _open_run(out, fingerprint, overwrite=True)  # no batch finished: nothing to keep
         differing = [key for key in fingerprint if earlier.get(key) != fingerprint[key]] or ["format"]
         raise RunFolderError(
-            f"{out} holds another run (different {', '.join(differing)}); "
+            f"{out.url} holds another run (different {', '.join(differing)}); "
             "use a new output folder (--out) or overwrite it (--overwrite, overwrite=True)"
         )
     _clear(out)
-    (out / SHARDS_DIR).mkdir()
+    out.make_dir(SHARDS_DIR)
     manifest = {"format": RUN_FORMAT, "fingerprint": fingerprint}
     text = json.dumps(manifest, indent=2) + "\n"
-    _write_atomically(manifest_path, lambda path: path.write_text(text, encoding="utf-8"))
-    return _Shards(out / SHARDS_DIR)
+    out.write(MANIFEST_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+    return _Shards(out)
 
 
-def _clear(out: Path) -> None:
+def _clear(out: RunFolder) -> None:
     """Remove goose's files from a run folder; other files (an engine cache) stay."""
-    shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
-    for name in _OUTPUT_FILES:
-        for path in (out / name, out / (name + _PARTIAL)):
-            path.unlink(missing_ok=True)
+    out.remove_tree(SHARDS_DIR)
+    out.remove(name + suffix for name in _OUTPUT_FILES for suffix in ("", PARTIAL))
 
 
 def _start(pipeline: Pipeline, shards: _Shards, finished: dict[int, dict[str, Any]]) -> None:
@@ -394,39 +391,73 @@ def _start(pipeline: Pipeline, shards: _Shards, finished: dict[int, dict[str, An
         return
     for operator, step in zip(pipeline.operators, pipeline.step_names):
         if operator.stateful:
-            operator.restore([shards.path(index, f"{step}.checkpoint").read_bytes()
+            operator.restore([shards.run.read_bytes(shards.name(index, f"{step}.checkpoint"))
                               for index, marker in finished.items() if step in marker["checkpoints"]])
 
 
 def _batches_to_run(
-    pipeline: Pipeline, source: Source, finished: dict[int, dict[str, Any]], given: deque[int],
+    executor: Executor, pipeline: Pipeline, source: Source, finished: dict[int, dict[str, Any]],
     engines_elsewhere: Collection[str] = (),
-) -> Iterator[tuple[int, SourceBatch]]:
-    """The numbered batches not finished yet (the whole input is read, to number them),
-    noting each index handed out in ``given``; checks the pipeline on the first rows."""
-    checked = False
-    for index, batch in enumerate(read_batches(source, pipeline.batch_size)):
-        if not checked and batch.table.num_rows:
-            pipeline.check(batch.table.column_names, engines_elsewhere=engines_elsewhere)
-            checked = True
-        if index not in finished:
-            given.append(index)
-            yield index, batch
+) -> Iterator[tuple[int, BatchOutcome]]:
+    """The outcomes of the batches not finished yet, in input order, from ``executor``; the
+    pipeline is checked on the first rows. An executor that reads files where it runs (Ray's
+    workers) gets the file list and the finished batches to skip; otherwise the driver reads
+    the whole input (to number the batches) and hands the executor the unfinished ones. Stops
+    with an error if the executor yields out of order or leaves a batch out."""
+    from goose.executors.base import FileExecutor
+    from goose.pipeline.sources import file_reads
+
+    name = type(executor).__name__
+    reads = file_reads(source, pipeline.batch_size) if isinstance(executor, FileExecutor) else None
+    if reads is not None:
+        previous = -1
+        for index, outcome in executor.run_files(pipeline, reads, skip=finished, engines_elsewhere=engines_elsewhere):
+            due = next((i for i in range(previous + 1, index + 1) if i not in finished), None)
+            if index != due:
+                raise RuntimeError(f"{name} yielded batch {index} where batch {due} was due; an executor must yield "
+                                   "the outcome of every unfinished batch, in input order")
+            previous = index
+            yield index, outcome
+        return
+    given: deque[int] = deque()
+
+    def unfinished() -> Iterator[tuple[int, SourceBatch]]:
+        checked = False
+        for index, batch in enumerate(read_batches(source, pipeline.batch_size)):
+            if not checked and batch.table.num_rows:
+                pipeline.check(batch.table.column_names, engines_elsewhere=engines_elsewhere)
+                checked = True
+            if index not in finished:
+                given.append(index)
+                yield index, batch
+
+    todo = unfinished()
+    for index, outcome in executor.run_batches(pipeline, todo):
+        expected = given.popleft() if given else None
+        if index != expected:
+            raise RuntimeError(f"{name} yielded batch {index} where batch {expected} was due; an executor must yield "
+                               "outcomes in the order it was given batches")
+        yield index, outcome
+    unread = next(todo, None)  # an executor that stopped reading its batches early
+    left_out = given[0] if given else (unread[0] if unread is not None else None)
+    if left_out is not None:
+        raise RuntimeError(f"{name} stopped before batch {left_out}; an executor must yield an outcome for every "
+                           "batch it was given (run again to resume)")
 
 
-def _finish(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int, merge: bool) -> RunOutput:
+def _finish(pipeline: Pipeline, out: RunFolder | Path, shards: _Shards, *, resumed: int, merge: bool) -> RunOutput:
     """Merge the finished shards into the output files (when ``merge``; a few thousand rows
     in memory at a time), write ``summary.json`` and return the handle to the output."""
+    out = open_folder(out)
     shards.finished(contiguous=False)  # clears what an interrupted earlier process left half-written
-    logger.info("run in %s: every batch finished; %s the output", out, "merging" if merge else "summarising")
+    logger.info("run in %s: every batch finished; %s the output", out.url, "merging" if merge else "summarising")
     output = RunOutput.open(out, merged=False, steps=[READ_STEP, *pipeline.step_names])
-    if merge:
-        _write_atomically(out / TASKS_FILE, partial(_write_batches, output.iter_tasks(), output.tasks_schema()))
-        _write_atomically(out / REJECTS_FILE, partial(_write_batches, output.iter_rejects(), REJECT_SCHEMA))
+    if merge:  # remote: through a local temporary file, uploaded in parts (memory stays bounded)
+        out.write(TASKS_FILE, partial(_write_batches, output.iter_tasks(), output.tasks_schema()))
+        out.write(REJECTS_FILE, partial(_write_batches, output.iter_rejects(), REJECT_SCHEMA))
         output = RunOutput(out, output.stats, output.shard_counts, merged=True)
     else:  # an earlier run of this folder merged: those files would not hold this run's later batches
-        for name in (TASKS_FILE, REJECTS_FILE):
-            (out / name).unlink(missing_ok=True)
+        out.remove([TASKS_FILE, REJECTS_FILE])
     summary: dict[str, Any] = {
         "rows_in": output.rows_in,
         "rows_added": output.rows_added,
@@ -453,7 +484,7 @@ def _finish(pipeline: Pipeline, out: Path, shards: _Shards, *, resumed: int, mer
             for role, engine in engines.items()
         }
     text = json.dumps(summary, indent=2) + "\n"
-    _write_atomically(out / SUMMARY_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+    out.write(SUMMARY_FILE, lambda path: path.write_text(text, encoding="utf-8"))
     return output
 
 
@@ -493,28 +524,21 @@ def _rebatched(batches: Iterator[pa.RecordBatch], schema: pa.Schema, rows: int) 
 
 
 def audit_output(output: RunOutput) -> dict[str, Any] | None:
-    """The ``audit`` entry of ``summary.json`` (see :func:`goose.audit.audit_summary`) for a
-    run's tasks, merged or in shards, read a few thousand rows at a time; ``None`` when they
-    are no assembled tasks (a pipeline that stops before AssembleTasks)."""
-    if output.merged:
-        return audit_summary(output.tasks_path)
+    """The ``audit`` entry of ``summary.json`` (see :func:`goose.audit.summary_audit`) for a
+    run's tasks, merged or in shards, local or remote, read a few thousand rows at a time;
+    ``None`` when they are no assembled tasks (a pipeline that stops before AssembleTasks)."""
     schema = output.tasks_schema()
-    names = set(schema.names) if schema is not None else set()
-    if not {"masked_text", "options"} <= names or not {"answer", "gold"} & names:
-        return None
-    accumulator = AuditAccumulator(report_solvers(), keep_solved_by=False)
-    for batch in output.iter_tasks([name for name in AUDIT_COLUMNS if name in names], batch_rows=AUDIT_BATCH_ROWS):
-        if batch.num_rows:
-            accumulator.add(batch)
-    return accumulator.report().as_dict()
+    return summary_audit(partial(output.iter_tasks, batch_rows=AUDIT_BATCH_ROWS),
+                         schema.names if schema is not None else [])
 
 
 class RunOutput(RunAccounting):
-    """The output of a finished run in ``out_dir``, read lazily: the counts and step counters
-    come from the shard markers; tasks and rejects are read from disk only when asked for, from
-    ``tasks.parquet`` / ``rejects.parquet`` when the run merged them (``merged``), else from
-    its shards. :meth:`iter_tasks` / :meth:`iter_rejects` give record batches (bounded
-    memory); :attr:`tasks` / :attr:`rejects` read a whole table, each time they are used.
+    """The output of a finished run in ``out_dir`` (a local folder or a URL, see
+    :mod:`goose.run_folder`), read lazily: the counts and step counters come from the shard
+    markers; tasks and rejects are read only when asked for, from ``tasks.parquet`` /
+    ``rejects.parquet`` when the run merged them (``merged``), else from its shards.
+    :meth:`iter_tasks` / :meth:`iter_rejects` give record batches (bounded memory);
+    :attr:`tasks` / :attr:`rejects` read a whole table, each time they are used.
 
     >>> import tempfile, goose
     >>> out = tempfile.mkdtemp()
@@ -528,9 +552,10 @@ class RunOutput(RunAccounting):
     True
     """
 
-    def __init__(self, out_dir: str | Path, stats: list[OperatorStats], shard_counts: Sequence[tuple[int, int, int]],
-                 *, merged: bool) -> None:
-        self.out_dir = Path(out_dir)
+    def __init__(self, out_dir: str | Path | RunFolder, stats: list[OperatorStats],
+                 shard_counts: Sequence[tuple[int, int, int]], *, merged: bool) -> None:
+        self.folder = open_folder(out_dir)
+        """Where the run's files are (:class:`goose.run_folder.RunFolder`)."""
         self.stats = stats
         """One entry per step, the reader first, summed over every finished batch."""
         self.shard_counts = tuple(shard_counts)
@@ -539,36 +564,45 @@ class RunOutput(RunAccounting):
         self._schema: tuple[pa.Schema | None] | None = None
 
     @classmethod
-    def open(cls, out_dir: str | Path, *, merged: bool | None = None, steps: Sequence[str] = ()) -> RunOutput:
-        """The output of the run in ``out_dir`` from its shard markers (nothing else is read);
-        ``merged`` defaults to whether ``tasks.parquet`` and ``rejects.parquet`` are there;
-        ``steps`` names the steps (reader first) to count even where no batch ran them.
-        Raises ``FileNotFoundError`` for a folder that holds no run."""
-        out = Path(out_dir)
+    def open(cls, out_dir: str | Path | RunFolder, *, merged: bool | None = None, steps: Sequence[str] = (),
+             storage_options: dict[str, Any] | None = None) -> RunOutput:
+        """The output of the run in ``out_dir`` (a remote one opened with ``storage_options``)
+        from its shard markers (nothing else is read); ``merged`` defaults to whether
+        ``tasks.parquet`` and ``rejects.parquet`` are there; ``steps`` names the steps (reader
+        first) to count even where no batch ran them. A folder holding only the merged files
+        (copied without ``shards/``) counts from their footers. Raises ``FileNotFoundError``
+        for a folder that holds no run."""
+        folder = open_folder(out_dir, storage_options)
         totals = [OperatorStats(name) for name in steps]
         counts = []
-        for index, marker in _read_markers(out / SHARDS_DIR):
+        for index, marker in _read_markers(folder):
             for position, step in enumerate(marker["stats"]):
                 if position == len(totals):
                     totals.append(OperatorStats(step["name"]))
                 totals[position].merge(_stats_from_json(step))
             counts.append((index, marker["tasks"], marker["rejects"]))
-        if not counts and not (out / SHARDS_DIR).is_dir():
-            raise FileNotFoundError(f"{out} holds no goose run (no {SHARDS_DIR}/ folder); pass the --out folder "
-                                    "of a 'goose run' or 'goose demo'")
-        if merged is None:
-            merged = (out / TASKS_FILE).is_file() and (out / REJECTS_FILE).is_file()
-        return cls(out, totals, counts, merged=merged)
+        both = folder.is_file(TASKS_FILE) and folder.is_file(REJECTS_FILE)
+        if not counts and not folder.is_dir(SHARDS_DIR) and not folder.is_file(MANIFEST_FILE):
+            if not both:
+                raise FileNotFoundError(f"{folder.url} holds no goose run (no {SHARDS_DIR}/ folder); pass the --out "
+                                        "folder of a 'goose run' or 'goose demo'")
+            counts = [(0, folder.parquet(TASKS_FILE).metadata.num_rows, folder.parquet(REJECTS_FILE).metadata.num_rows)]
+        return cls(folder, totals, counts, merged=both if merged is None else merged)
 
     @property
-    def tasks_path(self) -> Path:
-        """``tasks.parquet`` (there only when ``merged``)."""
-        return self.out_dir / TASKS_FILE
+    def out_dir(self) -> Path | str:
+        """The run folder: a local path, or the URL of a remote one."""
+        return self.folder.url if self.folder.remote else Path(self.folder.url)
 
     @property
-    def rejects_path(self) -> Path:
-        """``rejects.parquet`` (there only when ``merged``)."""
-        return self.out_dir / REJECTS_FILE
+    def tasks_path(self) -> Path | str:
+        """``tasks.parquet`` (there only when ``merged``); a URL for a remote run."""
+        return self.folder.path(TASKS_FILE)
+
+    @property
+    def rejects_path(self) -> Path | str:
+        """``rejects.parquet`` (there only when ``merged``); a URL for a remote run."""
+        return self.folder.path(REJECTS_FILE)
 
     @property
     def task_rows(self) -> int:
@@ -584,19 +618,19 @@ class RunOutput(RunAccounting):
         """The table of rows in/out and drops per step (as :meth:`PipelineResult.summary`)."""
         return summary_text(self.stats, self.task_rows, self.reject_rows)
 
-    def shard_path(self, index: int, part: str) -> Path:
+    def shard_path(self, index: int, part: str) -> Path | str:
         """The file ``part`` (``tasks.parquet``, ``rejects.parquet``) of batch ``index``'s shard."""
-        return _Shards(self.out_dir / SHARDS_DIR).path(index, part)
+        return _Shards(self.folder).path(index, part)
 
     def tasks_schema(self) -> pa.Schema | None:
         """The schema of the run's tasks (every batch's columns, see the module docstring),
         from the files' footers; None when no batch has columns."""
         if self._schema is None:
             if self.merged:
-                self._schema = (pq.read_schema(self.tasks_path).remove_metadata(),)
+                self._schema = (self.folder.parquet(TASKS_FILE).schema_arrow.remove_metadata(),)
             else:
                 markers = {index: {"tasks": tasks} for index, tasks, _ in self.shard_counts}
-                self._schema = (_TasksSchema(_Shards(self.out_dir / SHARDS_DIR), markers).merged(),)
+                self._schema = (_TasksSchema(_Shards(self.folder), markers).merged(),)
         return self._schema[0]
 
     def iter_tasks(self, columns: Sequence[str] | None = None,
@@ -605,37 +639,37 @@ class RunOutput(RunAccounting):
         ``columns`` of the tasks schema that exist (default: all; in the schema's order), in batch order."""
         schema = self.tasks_schema()
         if schema is None or not self.task_rows:
-            return
-        if columns is not None:
-            schema = pa.schema([field for field in schema if field.name in set(columns)])
-            if not len(schema):
-                return
-        if self.merged:
-            yield from pq.ParquetFile(self.tasks_path).iter_batches(batch_size=batch_rows, columns=schema.names)
-            return
-        shards = (_conformed(self.shard_path(index, "tasks.parquet"), schema)
-                  for index, tasks, _ in self.shard_counts if tasks)
-        yield from _rebatched(itertools.chain.from_iterable(shards), schema, batch_rows)
+            return iter(())
+        return self._iter("tasks", schema, 1, columns, batch_rows)
 
     def iter_rejects(self, columns: Sequence[str] | None = None,
                      batch_rows: int = MERGE_ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
         """The rejects (:data:`goose.schema.REJECT_SCHEMA`) as record batches of at most
         ``batch_rows`` rows, with the ``columns`` that exist (default: all)."""
-        schema = REJECT_SCHEMA if columns is None else pa.schema([f for f in REJECT_SCHEMA if f.name in set(columns)])
-        if not len(schema) or not self.reject_rows:
-            return
+        if not self.reject_rows:
+            return iter(())
+        return self._iter("rejects", REJECT_SCHEMA, 2, columns, batch_rows)
+
+    def _iter(self, part: str, schema: pa.Schema, count: int, columns: Sequence[str] | None,
+              batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """:meth:`iter_tasks` / :meth:`iter_rejects`: ``part`` names the files, ``count`` the
+        position of its row count in :attr:`shard_counts`."""
+        if columns is not None:
+            schema = pa.schema([field for field in schema if field.name in set(columns)])
+            if not len(schema):
+                return
         if self.merged:
-            yield from pq.ParquetFile(self.rejects_path).iter_batches(batch_size=batch_rows, columns=schema.names)
+            yield from self.folder.parquet(f"{part}.parquet").iter_batches(batch_size=batch_rows, columns=schema.names)
             return
-        shards = (_conformed(self.shard_path(index, "rejects.parquet"), schema)
-                  for index, _, rejects in self.shard_counts if rejects)
+        shards = (_conformed(self.folder.parquet(_Shards.name(counts[0], f"{part}.parquet")), schema)
+                  for counts in self.shard_counts if counts[count])
         yield from _rebatched(itertools.chain.from_iterable(shards), schema, batch_rows)
 
     @property
     def tasks(self) -> pa.Table:
-        """Every task in one table, read from disk now (use :meth:`iter_tasks` for large runs)."""
+        """Every task in one table, read now (use :meth:`iter_tasks` for large runs)."""
         if self.merged:
-            return pq.read_table(self.tasks_path)
+            return self.folder.read_table(TASKS_FILE)
         schema = self.tasks_schema()
         if schema is None:
             return pa.table({})
@@ -643,9 +677,9 @@ class RunOutput(RunAccounting):
 
     @property
     def rejects(self) -> pa.Table:
-        """Every reject in one table, read from disk now (use :meth:`iter_rejects` for large runs)."""
+        """Every reject in one table, read now (use :meth:`iter_rejects` for large runs)."""
         if self.merged:
-            return pq.read_table(self.rejects_path)
+            return self.folder.read_table(REJECTS_FILE)
         return pa.Table.from_batches(list(self.iter_rejects()), schema=REJECT_SCHEMA)
 
     def __repr__(self) -> str:
@@ -653,21 +687,20 @@ class RunOutput(RunAccounting):
                 f"merged={self.merged})")
 
 
-def _conformed(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _conformed(parquet: pq.ParquetFile, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The batches of one shard file, conformed to ``schema`` (a column it lacks is null)."""
-    parquet = pq.ParquetFile(path)
     present = [name for name in schema.names if name in parquet.schema_arrow.names]
     for batch in parquet.iter_batches(columns=present):
         yield from _conform_table(pa.Table.from_batches([batch]), schema).to_batches()
 
 
-def _read_markers(folder: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_markers(folder: RunFolder) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(batch, marker)`` of every finished batch in ``folder``, in batch order, one marker
     in memory at a time; nothing is removed (another process may be writing there)."""
-    indices = sorted(int(path.name.split(".")[0]) for path in folder.glob("*.done.json")
-                     if path.name.split(".")[0].isdigit()) if folder.is_dir() else []
+    indices = sorted(int(name.split(".")[0]) for name in folder.names(SHARDS_DIR)
+                     if name.endswith(".done.json") and name.split(".")[0].isdigit())
     for index in indices:
-        yield index, json.loads(_Shards(folder).path(index, "done.json").read_text(encoding="utf-8"))
+        yield index, json.loads(folder.read_text(_Shards.name(index, "done.json")))
 
 
 def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:
@@ -711,11 +744,11 @@ class _TasksSchema:
         self._first_batch: dict[str, int] = {}  # column -> first batch holding it, for errors
         for index, marker in markers.items():
             if marker["tasks"]:
-                self.add(index, pq.read_schema(shards.path(index, "tasks.parquet")))
+                self.add(index, shards.run.parquet(shards.name(index, "tasks.parquet")).schema_arrow)
         self._fallback: pa.Schema | None = None
         if self.unified is None:
             for index in markers:
-                schema = pq.read_schema(shards.path(index, "tasks.parquet"))
+                schema = shards.run.parquet(shards.name(index, "tasks.parquet")).schema_arrow
                 if len(schema):
                     self._fallback = schema
                     break
@@ -823,49 +856,8 @@ def _stats_from_json(data: dict[str, Any]) -> OperatorStats:
                          data["seconds"], engine, data.get("rows_added", 0))
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file, flushed to disk, renamed over ``path``: readers (and
-    a resumed run) see the old file or the whole new one, never a part."""
-    partial = path.with_name(path.name + _PARTIAL)
-    write(partial)
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
 def _write_bytes(data: bytes, path: Path) -> None:
     path.write_bytes(data)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Flush a folder's entries (the renames) to disk, where the platform allows it."""
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-@contextlib.contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``out`` so two runs never write one folder at once (the
-    lock dies with its process, also on ``kill -9``)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock, as before
-        yield
-        return
-    with open(out / _LOCK_FILE, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise RunFolderError(f"another goose run is writing to {out}; wait for it to end, or use "
-                                 "another output folder (--out)") from error
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _parameters(operator: Any) -> Any:

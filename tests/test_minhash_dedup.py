@@ -388,3 +388,89 @@ def test_the_index_survives_a_pickle_round_trip() -> None:
     for name, value in pickle.loads(pickle.dumps(dict(operator.__pydantic_private__ or {}))).items():
         setattr(copy, name, value)
     assert _outcomes(copy, [table.slice(30)]) == _outcomes(operator, [table.slice(30)])
+
+
+# -- the run-wide index against plain Python dicts: many batches, many merges ----------------
+
+
+def test_band_index_agrees_with_a_dict_over_many_merges() -> None:
+    from goose.dedup.run_index import BandIndex
+
+    rng = np.random.default_rng(12)
+    bands = 5
+    index, reference = BandIndex(bands), {}
+    shared = rng.integers(0, 2**64, size=40, dtype=np.uint64)  # the same key in several bands
+    for batch in range(120):
+        size = int(rng.integers(1, 60))
+        band = rng.integers(0, bands, size)
+        key = np.where(rng.random(size) < 0.2, rng.choice(shared, size), rng.integers(0, 2**64, size, dtype=np.uint64))
+        fresh = [(int(b), int(k)) not in reference for b, k in zip(band, key)]
+        pairs = dict.fromkeys((int(b), int(k)) for (b, k), new in zip(zip(band, key), fresh) if new)
+        values = np.arange(len(pairs)) + batch * 100
+        index.add(np.array([b for b, _ in pairs], dtype=np.int64), np.array([k for _, k in pairs], dtype=np.uint64),
+                  values)
+        reference.update(zip(pairs, values.tolist()))
+        wanted = np.concatenate((key, rng.integers(0, 2**64, 30, dtype=np.uint64)))
+        wanted_band = rng.integers(0, bands, wanted.size)
+        expected = [reference.get((int(b), int(k)), -1) for b, k in zip(wanted_band, wanted)]
+        assert index.lookup_entries(wanted_band, wanted).tolist() == expected, batch
+    table = rng.choice(np.array(list(reference), dtype=object), 200)
+    keys = np.array([[k for _, k in table]] * bands, dtype=np.uint64).T
+    assert index.lookup(keys).tolist() == [[reference.get((b, k), -1) for b in range(bands)] for _, k in table]
+    band, key, value = index.entries()
+    assert dict(zip(zip(band.tolist(), key.tolist()), value.tolist())) == reference and len(index) == len(reference)
+
+
+def _sequential_reference(texts: list[str], labels: list[str], params: MinHashParams) -> tuple[list[int], list[str]]:
+    """Brute force, one row at a time with a dict of every (band, key) seen: the rows kept and
+    the drop details MinHashDedup must give whatever its index and batches."""
+    signature = signatures(texts, params)
+    keys = band_keys(signature, params).tolist()
+    seen: dict[tuple[int, int], int] = {}  # (band, key) -> the kept row (position in ``kept``) it leads to
+    kept: list[int] = []
+    details: list[str] = []
+    for row in range(len(texts)):
+        if (signature[row] == 0xFFFFFFFF).all():
+            kept.append(row)  # no shingles: kept, never matched, adds no key
+            continue
+        entries = [(band, key) for band, key in enumerate(keys[row])]
+        match = None
+        for hit in sorted({seen[entry] for entry in entries if entry in seen}):
+            jaccard = float((signature[kept[hit]] == signature[row]).mean())
+            if not params.verify or jaccard >= params.threshold:
+                match = hit
+                break
+        if match is None:
+            kept.append(row)
+            match = len(kept) - 1
+        else:
+            details.append(f"near-duplicate of {labels[kept[match]]} (estimated Jaccard {jaccard:.2f})")
+        for entry in entries:
+            seen.setdefault(entry, match)
+    return kept, details
+
+
+@pytest.mark.parametrize("params", [MinHashParams(), MinHashParams(threshold=0.5, verify=True, num_perm=64)])
+def test_operator_equals_a_brute_force_reference_on_thousands_of_near_duplicates(params: MinHashParams) -> None:
+    rng = np.random.default_rng(13)
+    texts: list[str] = []
+    written: list[str] = []
+    for _ in range(3000):  # half near-copies (0-4 of 40-80 words changed, copies of copies), a few blanks
+        if written and rng.random() < 0.5:
+            texts.append(edit(written[int(rng.integers(len(written)))], rng, int(rng.integers(0, 5))))
+        else:
+            texts.append(random_text(rng, int(rng.integers(40, 80))) if rng.random() > 0.01 else " ")
+        written += [texts[-1]] if texts[-1].strip() else []
+    labels = [f"source_id d{i}" for i in range(len(texts))]
+    kept, details = _sequential_reference(texts, labels, params)
+    table = pa.table({"source_id": [f"d{i}" for i in range(len(texts))], "text": texts})
+    operator = MinHashDedup(minhash=params)
+    operator.start_run()
+    got_kept: list[int] = []
+    got_details: list[str] = []
+    for start in range(0, table.num_rows, 37):  # ~80 batches: the index merges its sorted runs many times
+        result = operator.process(table.slice(start, 37), RunContext())
+        got_kept += [int(source_id[1:]) for source_id in result.kept.column("source_id").to_pylist()]
+        got_details += [drop.detail for drop in result.drops]
+    assert 600 < len(details) < 2400  # many drops, many kept
+    assert got_kept == kept and got_details == details

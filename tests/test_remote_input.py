@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,20 +30,15 @@ from goose.pipeline.sources import (
     read_batches,
 )
 from goose.runner import RunFolderError, input_identity, run_to_directory
+from s3_server import moto_s3
 
 s3fs = pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 ROWS = [json.loads(line) for line in goose.sample_corpus_path().read_text(encoding="utf-8").splitlines() if line]
 BATCH = 16
 LIGHT = "operators:\n  - PrepareText: {}\n"
 """A quick pipeline for tests about reading, not about the tasks."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +50,7 @@ def s3():
                             "AWS_DEFAULT_REGION": "us-east-1"}.items():
             env.setenv(name, value)
         env.delenv("AWS_PROFILE", raising=False)
-        port = free_port()
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        try:
-            url = f"http://127.0.0.1:{port}"
+        with moto_s3() as url:
             fs = s3fs.S3FileSystem(endpoint_url=url, skip_instance_cache=True)
             fs.mkdir("corpus")
             for number, start in enumerate(range(0, len(ROWS), 20)):
@@ -69,8 +59,6 @@ def s3():
             for number, start in enumerate(range(0, len(ROWS), 30)):
                 fs.pipe(f"corpus/jsonl/shard-{number}.jsonl.gz", gzip.compress(jsonl(ROWS[start:start + 30])))
             yield url, fs
-        finally:
-            server.stop()
 
 
 def jsonl(rows: list[dict]) -> bytes:
@@ -105,7 +93,7 @@ def test_goose_run_on_a_parquet_folder_in_s3_equals_the_same_files_read_locally(
     remote = goose_run(tmp_path, f"{{path: 's3://corpus/parquet/', storage_options: {{endpoint_url: '{url}'}}}}",
                        out="remote")
     local_parquet_folder(tmp_path)
-    local = goose_run(tmp_path, "parquet", out="local")
+    goose_run(tmp_path, "parquet", out="local")
     assert remote["rows_in"] == len(ROWS) and remote["accounted"]
     assert remote["rows_in"] + remote["rows_added"] == remote["tasks"] + remote["rejects"]
     assert remote["tasks"] > 0 and tasks(tmp_path / "remote") == tasks(tmp_path / "local")

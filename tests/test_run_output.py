@@ -127,4 +127,6 @@ def test_cli_no_merge_flag(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out"), "--no-merge"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "out" / TASKS_FILE).exists() and (tmp_path / "out" / "report.html").exists()
-    assert "(48 tasks)" in result.output
+    said = " ".join(result.output.split())
+    assert f"wrote 48 tasks and 0 rejects to {tmp_path / 'out' / 'shards'} (not merged: --no-merge)" in said
+    assert said.count(str(tmp_path / "out" / "shards")) == 1  # said once, not once for tasks and once for rejects

@@ -23,7 +23,8 @@ above chance finds the gold without reasoning: the tasks carry a shortcut.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,33 @@ def audit_tasks(
     return accumulator.report()
 
 
+def audit_batches(
+    read: Callable[[list[str]], Iterable[pa.RecordBatch]],
+    names: Collection[str],
+    solvers: Sequence[ShortcutSolver] | None = None,
+) -> AuditReport | None:
+    """Audit tasks given as record batches: ``read(columns)`` yields the tasks' ``columns``
+    (the :data:`AUDIT_COLUMNS` among ``names``, the task columns there are), about
+    :data:`AUDIT_BATCH_ROWS` rows a batch; ``solved_by`` is left empty (a run can hold
+    millions of tasks). ``None`` when ``names`` lack ``masked_text`` or ``options``.
+
+    >>> tasks = pa.table({"masked_text": ["Cells make ATP. [MASK]"], "options": [["Tax law.", "ATP powers cells."]],
+    ...                   "answer": ["B"]})
+    >>> audit_batches(lambda columns: tasks.select(columns).to_batches(), tasks.column_names,
+    ...               [solver_by_name("tfidf_passage")]).overall["tfidf_passage"].solve_rate
+    1.0
+    >>> audit_batches(lambda columns: [], ["text"]) is None
+    True
+    """
+    if not {"masked_text", "options"} <= set(names):
+        return None
+    accumulator = AuditAccumulator(solvers, keep_solved_by=False)
+    for batch in read([name for name in AUDIT_COLUMNS if name in names]):
+        if batch.num_rows:
+            accumulator.add(batch)
+    return accumulator.report()
+
+
 def audit_parquet(
     path: str | Path,
     solvers: Sequence[ShortcutSolver] | None = None,
@@ -252,23 +280,27 @@ def audit_parquet(
 ) -> AuditReport:
     """Audit a ``tasks.parquet`` file reading only the audit's columns, ``batch_rows`` at a time;
     ``solved_by`` is left empty (a file can hold millions of tasks)."""
-    accumulator = AuditAccumulator(solvers, keep_solved_by=False)
     parquet = pq.ParquetFile(path)
-    present = set(parquet.schema_arrow.names)
-    columns = [name for name in AUDIT_COLUMNS if name in present]
-    if {"masked_text", "options"} <= present and parquet.metadata.num_rows:
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
-            accumulator.add(batch)
-    return accumulator.report()
+    report = audit_batches(partial(_parquet_batches, parquet, batch_rows), parquet.schema_arrow.names, solvers)
+    return report if report is not None else AuditAccumulator(solvers, keep_solved_by=False).report()
 
+
+def summary_audit(read: Callable[[list[str]], Iterable[pa.RecordBatch]], names: Collection[str]) -> dict[str, Any] | None:
+    """The ``audit`` entry of a run's ``summary.json``: :func:`audit_batches` with
+    :func:`goose.audit.solvers.report_solvers` (the embedding solver is listed under
+    ``unavailable`` when it cannot load), or ``None`` when ``names`` hold no assembled tasks
+    (a pipeline that stops before AssembleTasks)."""
+    if not {"answer", "gold"} & set(names):
+        return None
+    report = audit_batches(read, names, report_solvers())
+    return report.as_dict() if report is not None else None
 
 
 def audit_summary(path: str | Path) -> dict[str, Any] | None:
-    """The ``audit`` entry of a run's ``summary.json``: :func:`audit_parquet` of its
-    ``tasks.parquet`` with :func:`goose.audit.solvers.report_solvers` (the embedding solver
-    is listed under ``unavailable`` when it cannot load), or ``None`` when the file holds no
-    assembled tasks (a pipeline that stops before AssembleTasks)."""
-    names = set(pq.read_schema(path).names)
-    if not {"masked_text", "options"} <= names or not {"answer", "gold"} & names:
-        return None
-    return audit_parquet(path, report_solvers()).as_dict()
+    """:func:`summary_audit` of a ``tasks.parquet`` file, read :data:`AUDIT_BATCH_ROWS` rows at a time."""
+    parquet = pq.ParquetFile(path)
+    return summary_audit(partial(_parquet_batches, parquet, AUDIT_BATCH_ROWS), parquet.schema_arrow.names)
+
+
+def _parquet_batches(parquet: pq.ParquetFile, batch_rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    return parquet.iter_batches(batch_size=batch_rows, columns=columns)

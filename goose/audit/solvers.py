@@ -50,6 +50,8 @@ from goose.audit.text_features import (
     GRAM_BITS,
     BatchFeatures,
     SparseBag,
+    char_trigrams,
+    chunk_ranges,
     document_frequencies,
     lookup,
     numbers,
@@ -282,27 +284,42 @@ class CentroidOption(FeatureSolver):
     name: ClassVar[str] = "centroid"
 
     def score_features(self, features: BatchFeatures) -> np.ndarray:
-        doc, gram = features.option_trigrams
-        n_options = int(features.offsets[-1])
-        if doc.size == 0:
-            return np.zeros(n_options)
-        # One sort by (item, gram, option within item) groups equal 3-grams of an option
-        # (its counts) and, next to each other, the same 3-gram across the item's options.
-        local = doc - features.offsets[features.option_item[doc]]
-        shift = int(max(1, features.option_counts.max())).bit_length()
-        unique, counts = sorted_runs((((features.option_item[doc] << GRAM_BITS) | gram) << shift) | local)
-        option = features.offsets[(unique >> shift) >> GRAM_BITS] + (unique & ((1 << shift) - 1))
-        norm = np.sqrt(np.bincount(option, weights=counts**2, minlength=n_options))
-        unit = counts / norm[option]
-        # Sum of the item's unit vectors per 3-gram; each option's dot with it, minus its own 1.
-        group_key = unique >> shift
-        group_starts = np.flatnonzero(np.concatenate([[True], group_key[1:] != group_key[:-1]]))
-        group_sum = np.add.reduceat(unit, group_starts)
-        group_of = np.cumsum(np.concatenate([[False], group_key[1:] != group_key[:-1]]))
-        dot_with_sum = np.bincount(option, weights=unit * group_sum[group_of], minlength=n_options)
-        self_similarity = (norm > 0).astype(np.float64)
-        others = (features.option_counts - 1)[features.option_item].astype(np.float64)
-        return _safe_divide(dot_with_sum - self_similarity, others)
+        # Items are independent: scored a few hundred thousand characters of options at a
+        # time, the 3-gram arrays stay small however large the batch (same scores).
+        scores = np.zeros(int(features.offsets[-1]), dtype=np.float64)
+        lengths = np.fromiter((len(option) for option in features.flat_options), dtype=np.float64, count=scores.size)
+        option_chars = np.bincount(features.option_item, weights=lengths, minlength=features.n_items)
+        for first, last in chunk_ranges(option_chars.astype(np.int64).tolist()):
+            start, end = int(features.offsets[first]), int(features.offsets[last])
+            scores[start:end] = _centroid_scores(features.flat_options[start:end], features.option_counts[first:last])
+        return scores
+
+
+def _centroid_scores(options: Sequence[str], option_counts: np.ndarray) -> np.ndarray:
+    """:class:`CentroidOption`'s scores of ``options``, flat, item after item (``option_counts`` per item)."""
+    n_options = len(options)
+    offsets = np.concatenate([[0], np.cumsum(option_counts)]).astype(np.int64)
+    option_item = np.repeat(np.arange(len(option_counts), dtype=np.int64), option_counts)
+    doc, gram = char_trigrams(options)
+    if doc.size == 0:
+        return np.zeros(n_options)
+    # One sort by (item, gram, option within item) groups equal 3-grams of an option
+    # (its counts) and, next to each other, the same 3-gram across the item's options.
+    local = doc - offsets[option_item[doc]]
+    shift = int(max(1, option_counts.max())).bit_length()
+    unique, counts = sorted_runs((((option_item[doc] << GRAM_BITS) | gram) << shift) | local)
+    option = offsets[(unique >> shift) >> GRAM_BITS] + (unique & ((1 << shift) - 1))
+    norm = np.sqrt(np.bincount(option, weights=counts**2, minlength=n_options))
+    unit = counts / norm[option]
+    # Sum of the item's unit vectors per 3-gram; each option's dot with it, minus its own 1.
+    group_key = unique >> shift
+    group_starts = np.flatnonzero(np.concatenate([[True], group_key[1:] != group_key[:-1]]))
+    group_sum = np.add.reduceat(unit, group_starts)
+    group_of = np.cumsum(np.concatenate([[False], group_key[1:] != group_key[:-1]]))
+    dot_with_sum = np.bincount(option, weights=unit * group_sum[group_of], minlength=n_options)
+    self_similarity = (norm > 0).astype(np.float64)
+    others = (option_counts - 1)[option_item].astype(np.float64)
+    return _safe_divide(dot_with_sum - self_similarity, others)
 
 
 EMBEDDING_MODEL_ENV = "GOOSE_EMBEDDING_MODEL"

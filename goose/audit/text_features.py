@@ -4,8 +4,9 @@ A batch is ``masked_texts`` (each holding the literal ``[MASK]``) and, per text,
 options. :class:`BatchFeatures` tokenises each text once and keeps bags of words as
 sparse ``(document, term, count)`` triplets in NumPy arrays, so TF-IDF, BM25 and word
 overlap over tens of thousands of tasks are a few sorted-array operations, not Python
-loops over words. Tokens are found and hashed to integer ids by NumPy over the whole
-batch's characters (:func:`hashed_tokens`): no vocabulary dict, no Python code per word.
+loops over words. Tokens are found and hashed to integer ids by NumPy over the batch's
+characters, :data:`CHUNK_CHARS` at a time (:func:`hashed_tokens`): no vocabulary dict, no
+Python code per word, and memory that does not grow with the batch.
 Features are computed on first use and cached on the instance, so the solvers of one
 audit share one tokenisation.
 
@@ -22,9 +23,9 @@ passage a solver compares options with is the masked text with ``[MASK]`` remove
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 
 import numpy as np
 
@@ -58,6 +59,10 @@ TERM_BITS = 40
 id with a chance of about (distinct words)^2 / 2^41: harmless for a similarity score."""
 GRAM_BITS = 24
 """Bits of a hashed character 3-gram id."""
+CHUNK_CHARS = 1 << 19
+"""Characters tokenised together (whole texts; a longer text is one chunk alone): the
+per-character arrays of :func:`hashed_tokens` and :func:`char_trigrams` (about 50 bytes per
+character) are this long at most, so an audit's memory does not grow with its batch."""
 _DOC_BITS = 63 - TERM_BITS
 _TERM_MASK = (1 << TERM_BITS) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -97,15 +102,53 @@ def _is_word(codes: np.ndarray) -> np.ndarray:
     return word
 
 
+def chunk_ranges(sizes: Sequence[int], limit: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """``(start, end)`` ranges of consecutive items whose ``sizes`` add up to at most ``limit``
+    (an item larger than ``limit`` is a range of its own), covering every item in order.
+
+    >>> chunk_ranges([2, 2, 4, 0, 1], limit=4)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> chunk_ranges([])
+    []
+    """
+    ranges: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > limit:
+            ranges.append((start, index))
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        ranges.append((start, len(sizes)))
+    return ranges
+
+
+def _chunked(
+    texts: Sequence[str], find: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``find`` (text index and value arrays) over :data:`CHUNK_CHARS` characters of
+    ``texts`` at a time, joined: the same arrays as ``find(texts)``, in a fraction of its memory."""
+    ranges = chunk_ranges([len(text) for text in texts])
+    if len(ranges) <= 1:
+        return find(texts)
+    found = [find(texts[start:end]) for start, end in ranges]
+    return (np.concatenate([doc + start for (doc, _), (start, _) in zip(found, ranges)]),
+            np.concatenate([values for _, values in found]))
+
+
 def hashed_tokens(texts: Sequence[str], drop_stop_words: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Every word token of ``texts`` as two arrays: the text's index and the token's hashed id
     (:data:`TERM_BITS` bits). Same tokens as :func:`tokens`, found and hashed with NumPy over
-    the whole batch at once, so no Python code runs per word.
+    :data:`CHUNK_CHARS` characters at a time, so no Python code runs per word.
 
     >>> doc, term = hashed_tokens(["The cat", "a CAT, the dog_2"])
     >>> doc.tolist(), bool(term[0] == term[1]), bool(term[1] == term[2])
     ([0, 1, 1], True, False)
     """
+    return _chunked(texts, partial(_hashed_tokens, drop_stop_words=drop_stop_words))
+
+
+def _hashed_tokens(texts: Sequence[str], drop_stop_words: bool) -> tuple[np.ndarray, np.ndarray]:
     joined = "\x00".join(text.replace("\x00", " ") for text in texts).lower()
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     if codes.size == 0:
@@ -225,13 +268,17 @@ def per_item_keys(bag: SparseBag, item_of_doc: np.ndarray) -> np.ndarray:
 def char_trigrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every character 3-gram of the lower-cased, white-space-collapsed texts as two arrays:
     the text's index and the 3-gram's id (hashed into 2**24 buckets; a collision merges two
-    rare 3-grams, harmless for a similarity score). Built with NumPy, no Python loop over
-    characters; a text shorter than 3 characters has none.
+    rare 3-grams, harmless for a similarity score). Built with NumPy, :data:`CHUNK_CHARS`
+    characters at a time, no Python loop over characters; a text shorter than 3 characters has none.
 
     >>> doc, gram = char_trigrams(["ababa", "ab"])
     >>> doc.tolist(), bool(gram[0] == gram[2]), bool(gram[0] == gram[1])
     ([0, 0, 0], True, False)
     """
+    return _chunked(texts, _char_trigrams)
+
+
+def _char_trigrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     cleaned = [" ".join(text.replace("\x00", " ").split()).lower() for text in texts]
     lengths = np.fromiter((len(text) for text in cleaned), dtype=np.int64, count=len(cleaned))
     codes = np.frombuffer("\x00".join(cleaned).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
@@ -330,11 +377,6 @@ class BatchFeatures:
     def option_bag(self) -> SparseBag:
         """Bags of words of :attr:`flat_options`, one document per option."""
         return SparseBag.from_tokens(*hashed_tokens(self.flat_options), int(self.offsets[-1]))
-
-    @cached_property
-    def option_trigrams(self) -> tuple[np.ndarray, np.ndarray]:
-        """Character 3-grams of :attr:`flat_options` (see :func:`char_trigrams`)."""
-        return char_trigrams(self.flat_options)
 
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """Cut a per-option array into one array per item.

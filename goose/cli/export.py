@@ -18,7 +18,7 @@ from goose.export.run import DEFAULT_VAL_FRACTION, FORMATS, ExportError, export_
 
 
 @click.command("export")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path())  # a str: a URL (s3://bucket/run) stays whole
 @click.option("--format", "export_format", type=click.Choice(FORMATS), default="verl", show_default=True,
               help="verl: verl RL parquet files; trl: parquet files with a chat 'prompt' and 'answer' for "
                    "GRPOTrainer; hf: a datasets.DatasetDict (save_to_disk); jsonl: JSON Lines, GooseReason layout.")
@@ -27,8 +27,8 @@ from goose.export.run import DEFAULT_VAL_FRACTION, FORMATS, ExportError, export_
 @click.option("--by-domain", is_flag=True, help="One subfolder per domain (math/train.parquet, ...).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Export folder [default: RUN_DIR/export]; an earlier goose export there is replaced.")
-def export(run_dir: Path, export_format: str, val_fraction: float, by_domain: bool, out_dir: Path | None) -> None:
-    """Write the tasks of the run in RUN_DIR as train/validation files with a dataset card."""
+def export(run_dir: str, export_format: str, val_fraction: float, by_domain: bool, out_dir: Path | None) -> None:
+    """Write the tasks of the run in RUN_DIR (a folder, or a URL with --out) as train/validation files with a dataset card."""
     try:
         result = export_run(run_dir, out_dir, format=export_format, val_fraction=val_fraction, by_domain=by_domain)
     except ExportError as error:

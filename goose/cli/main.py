@@ -5,12 +5,13 @@
 * ``goose run CONFIG.yaml --out DIR``: a pipeline described in YAML (see :mod:`goose.config`);
   its input may be local or remote files, globs, folders of shards or a ``datasets``
   dataset, and ``--limit N`` reads only the first N rows.
+  ``--out`` may be a URL on object storage (``s3://bucket/run``; see :mod:`goose.run_folder`).
   Runs are resumable: the same command on the same folder after a crash finishes the job
   (see :mod:`goose.runner`); ``--overwrite`` starts over instead; ``--retry-failed`` also
   redoes the batches that lost rows to engine failures (server down, timeouts, or refused
   requests after a fix of the server's settings or the API key).
-* ``goose show DIR``: print a few tasks of a run readably.
-* ``goose report DIR``: (re)write ``DIR/report.html``; every run writes it too.
+* ``goose show DIR``: print a few tasks of a run readably (``DIR`` may be a URL).
+* ``goose report DIR``: (re)write ``DIR/report.html``; every run to a local folder writes it too.
 * ``goose export DIR --format verl|trl|hf|jsonl``: train/validation files for a trainer
   (see :mod:`goose.cli.export`).
 
@@ -34,7 +35,6 @@ from pathlib import Path
 
 import click
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from goose.cli.export import export
@@ -45,6 +45,7 @@ from goose.pipeline import PipelineError
 from goose.pipeline.sources import InputError, Limited, check_input
 from goose.presets import golden_goose_pipeline, offline_pipeline, sample_corpus_path
 from goose.report import write_report
+from goose.run_folder import is_url, open_folder
 from goose.runner import (
     MERGE_ROW_GROUP_ROWS,
     REJECTS_FILE,
@@ -57,6 +58,7 @@ from goose.runner import (
     run_to_directory,
     transient_engine_drops,
 )
+from goose.schema import REJECT_SCHEMA
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
@@ -103,6 +105,22 @@ def one_line(error: BaseException) -> str:
             "and report it if it is a goose bug)")
 
 
+class _RunFolderParam(click.ParamType):
+    """A run folder: a local path (a ``Path``) or an fsspec URL such as ``s3://bucket/run`` (kept a string)."""
+
+    name = "folder"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, Path) or not is_url(str(value)):
+            return Path(str(value))
+        return str(value)
+
+
+_OUT = _RunFolderParam()
+_OUT_HELP = ("Output folder: a local path, or a URL on object storage (s3://bucket/run, gs://...; credentials "
+             "from the environment, or the input's storage_options when the input uses the same protocol).")
+
+
 class _Goose(click.Group):
     """The command group: an exception from a command becomes one ``Error:`` line unless
     ``--debug`` was given."""
@@ -142,7 +160,7 @@ def main(ctx: click.Context, debug: bool, log_level: str) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--out", "out_dir", required=True, type=_OUT, help=_OUT_HELP)
 @click.option("--num-options", default=9, show_default=True, type=click.IntRange(2, 26), help="Options per task.")
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
 @click.option("--engine", "engine_name", type=click.Choice(["offline", "local"]), default="offline", show_default=True,
@@ -160,7 +178,7 @@ def main(ctx: click.Context, debug: bool, log_level: str) -> None:
               help="Run again the finished batches that lost rows to engine failures (server down, timeouts, or "
                    "requests refused before a fix of the server or API key); with a response cache only the failed "
                    "requests are sent again.")
-def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
+def demo(out_dir: Path | str, num_options: int, seed: int, engine_name: str, limit: int, max_tokens: int,
          overwrite: bool, retry_failed: bool) -> None:
     """Run goose on the sample corpus shipped with it (no GPU, no API key, no download)."""
     if engine_name == "offline":
@@ -170,6 +188,9 @@ def demo(out_dir: Path, num_options: int, seed: int, engine_name: str, limit: in
     from goose.engines import EngineConfig
     from goose.engines.local_model import LocalModelNotFound
 
+    if not isinstance(out_dir, Path):
+        raise click.ClickException("--engine local keeps its response cache in the --out folder; give a local "
+                                   "folder for --out (copy it to object storage afterwards)")
     try:
         engine = EngineConfig(backend="local", cache=str(out_dir / "responses.sqlite"),
                               options={"n_ctx": 2048, "n_threads": 1}).build()
@@ -198,7 +219,7 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--out", "out_dir", required=True, type=_OUT, help=_OUT_HELP)
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out folder that holds a run (without it, the same run resumes, another is refused).")
 @click.option("--retry-failed", is_flag=True,
@@ -217,25 +238,53 @@ def _spread_over_domains(path: Path, limit: int) -> list[dict]:
 @click.option("--no-merge", is_flag=True,
               help="Leave the tasks in the per-batch shards under OUT/shards/ (no tasks.parquet / rejects.parquet: no "
                    "second copy on disk); report and export read the shards.")
-def run(config: Path, out_dir: Path, overwrite: bool, retry_failed: bool, executor_name: str,
+def run(config: Path, out_dir: Path | str, overwrite: bool, retry_failed: bool, executor_name: str,
         ray_address: str | None, limit: int | None, no_merge: bool) -> None:
     """Run the pipeline described in CONFIG (YAML); the same command resumes a killed run."""
     # A mistake here (ConfigError, InputError, a missing local model, ...) becomes one line in _Goose.invoke.
     settings = load_config(config)
     source = settings.input_source(config.parent)
     check_input(source)
-    _check_writable(out_dir)
+    options = settings.output.storage_options if settings.output else _output_options(out_dir, source)
+    _check_writable(out_dir, options)
     executor = _executor(executor_name, ray_address, settings.engine_configs(config.parent))
     pipeline = settings.build_pipeline(config.parent)  # last: it may start an engine
     _run_and_report(pipeline, source if limit is None else Limited(source, limit), out_dir, overwrite, executor,
-                    retry_failed=retry_failed, merge=not no_merge)
+                    retry_failed=retry_failed, merge=not no_merge, storage_options=options)
+
+
+def _output_options(out_dir: Path | str, source: object) -> dict | None:
+    """fsspec options for a remote ``--out``: the input's ``storage_options`` when the input
+    is on the same protocol (one bucket's endpoint and credentials), else none (fsspec's
+    own configuration: the environment, ``~/.aws``, ...). Never written to the run folder.
+
+    >>> from goose.pipeline.sources import FileInput
+    >>> _output_options("s3://b/run", FileInput(path="s3://b/in/", storage_options={"anon": True}))
+    {'anon': True}
+    >>> _output_options("s3://b/run", FileInput(path="in.jsonl", storage_options={"anon": True})) is None
+    True
+    """
+    if isinstance(out_dir, Path):
+        return None
+    protocol = out_dir.split("://", 1)[0]
+    paths = getattr(source, "paths", None) or [str(getattr(source, "dataset", ""))]
+    same = any(str(path).split("://", 1)[0] == protocol for path in paths if "://" in str(path))
+    return dict(getattr(source, "storage_options", {}) or {}) if same else None
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("run_dir", type=_OUT)
 @click.option("--embed-figures", is_flag=True, help="Put the figures inside report.html (one file to share).")
-def report(run_dir: Path, embed_figures: bool) -> None:
-    """Write RUN_DIR/report.html: rows per stage, drop reasons, LLM usage, balance checks, samples."""
+def report(run_dir: Path | str, embed_figures: bool) -> None:
+    """Write RUN_DIR/report.html: rows per stage, drop reasons, LLM usage, balance checks, samples.
+    RUN_DIR is a local folder (copy a remote run folder to this machine first)."""
+    if isinstance(run_dir, str):
+        raise click.ClickException(f"goose report writes report.html into a local run folder and {safe(run_dir)} is "
+                                   "remote; copy it to this machine (e.g. 'aws s3 sync URL DIR') and run "
+                                   "'goose report DIR'")
+    if not run_dir.is_dir():
+        raise click.ClickException(f"{safe(run_dir)} is not a folder; pass the --out folder of a 'goose run' or "
+                                   "'goose demo'")
     try:
         path = write_report(run_dir, embed_figures=embed_figures)
     except (FileNotFoundError, ValueError) as error:
@@ -244,11 +293,11 @@ def report(run_dir: Path, embed_figures: bool) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("run_dir", type=_OUT)
 @click.option("-n", "count", default=3, show_default=True, type=click.IntRange(1), help="How many tasks to print.")
 @click.option("--rejects", is_flag=True, help="Print the drop reasons instead of tasks.")
-def show(run_dir: Path, count: int, rejects: bool) -> None:
-    """Print a few tasks (or the drop reasons) of the run in RUN_DIR."""
+def show(run_dir: Path | str, count: int, rejects: bool) -> None:
+    """Print a few tasks (or the drop reasons) of the run in RUN_DIR (a local folder or a URL)."""
     if rejects:
         table = _read_run_file(run_dir, REJECTS_FILE, ["operator", "reason"])
         counts = table.group_by(["operator", "reason"]).aggregate([("reason", "count")]).sort_by(
@@ -260,8 +309,9 @@ def show(run_dir: Path, count: int, rejects: bool) -> None:
     columns = ["id", "domain", "source_id", "question", "answer", "lineage"]
     tasks = _read_run_file(run_dir, TASKS_FILE, columns, rows=count).to_pylist()
     if not tasks:
-        raise click.ClickException(f"{run_dir / TASKS_FILE} holds no tasks; see why every row was dropped with "
-                                   f"'goose show {safe(run_dir)} --rejects' (or open {safe(run_dir)}/report.html)")
+        raise click.ClickException(f"{safe(open_folder(run_dir).path(TASKS_FILE))} holds no tasks; see why every row "
+                                   f"was dropped with 'goose show {safe(run_dir)} --rejects' (or open "
+                                   f"{safe(run_dir)}/report.html)")
     for task in tasks:
         click.secho(f"── {safe(task['id'])}  [{safe(task['domain'])}]  source {safe(task['source_id'])}", bold=True)
         click.echo(textwrap.indent(safe(task["question"], multiline=True), "  "))
@@ -270,49 +320,42 @@ def show(run_dir: Path, count: int, rejects: bool) -> None:
         click.echo()
 
 
-def _read_run_file(run_dir: Path, name: str, columns: list[str], rows: int | None = None) -> pa.Table:
-    """``columns`` of a run's output file (only the first ``rows`` rows when given: a big
-    file is not read whole), or a one-line error saying what is wrong and what to do."""
-    path = run_dir / name
-    if not path.exists() and (run_dir / SHARDS_DIR).is_dir():
-        return _read_shards(run_dir, name, columns, rows)
-    if not path.exists():
-        raise click.ClickException(f"{safe(path)} not found: {safe(run_dir)} holds no finished run; run "
+def _read_run_file(run_dir: Path | str, name: str, columns: list[str], rows: int | None = None) -> pa.Table:
+    """``columns`` of a run's output file, or of its shards for a ``--no-merge`` run (only the
+    first ``rows`` rows when given: a big file is not read whole), or a one-line error saying
+    what is wrong and what to do."""
+    folder = open_folder(run_dir)
+    where = folder.path(name)
+    if folder.is_file(name):
+        try:
+            parquet = folder.parquet(name)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise click.ClickException(f"{safe(where)} is not readable Parquet ({safe(error)}); run the pipeline "
+                                       "again with --overwrite") from None
+        names = parquet.schema_arrow.names if parquet.metadata.num_rows else columns  # empty: no tasks, not wrong
+        batches = parquet.iter_batches(batch_size=max(rows or MERGE_ROW_GROUP_ROWS, 1), columns=columns) \
+            if parquet.metadata.num_rows else iter(())
+    elif folder.is_dir(SHARDS_DIR):
+        where = folder.path(SHARDS_DIR)
+        output = RunOutput.open(folder)
+        schema = (output.tasks_schema() if output.task_rows else None) if name == TASKS_FILE else REJECT_SCHEMA
+        names = schema.names if schema is not None else columns
+        batches = output.iter_tasks(columns, batch_rows=rows or MERGE_ROW_GROUP_ROWS) if name == TASKS_FILE \
+            else output.iter_rejects(columns)
+    else:
+        raise click.ClickException(f"{safe(where)} not found: {safe(run_dir)} holds no finished run; run "
                                    f"'goose run CONFIG --out {safe(run_dir)}' (or 'goose demo') first")
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise click.ClickException(f"{safe(path)} is not readable Parquet ({safe(error)}); run the pipeline "
-                                   "again with --overwrite") from None
-    if parquet.metadata.num_rows == 0:
-        return pa.table({name: [] for name in columns})
-    lacking = [column for column in columns if column not in parquet.schema_arrow.names]
+    lacking = [column for column in columns if column not in names]
     if lacking:
-        raise click.ClickException(f"{safe(path)} lacks the column(s) {safe(lacking)}, so it holds no goose tasks; "
+        raise click.ClickException(f"{safe(where)} lacks the column(s) {safe(lacking)}, so it holds no goose tasks; "
                                    "end the pipeline with AssembleTasks (or use a preset) and run it again")
-    if rows is None:
-        return parquet.read(columns=columns)
-    batches = []
-    for batch in parquet.iter_batches(batch_size=max(rows, 1), columns=columns):
-        batches.append(batch)
-        break
-    return pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, rows) if batches else pa.table({})
-
-
-def _read_shards(run_dir: Path, name: str, columns: list[str], rows: int | None) -> pa.Table:
-    """:func:`_read_run_file` for a run written with ``--no-merge`` (its shards only)."""
-    output = RunOutput.open(run_dir)
-    batches = output.iter_tasks(columns, batch_rows=rows or MERGE_ROW_GROUP_ROWS) if name == TASKS_FILE \
-        else output.iter_rejects(columns)
     if rows is not None:
         batches = itertools.islice(batches, 1)
-    table = pa.Table.from_batches(list(batches))
-    if table.num_columns and name == TASKS_FILE and table.num_rows:
-        lacking = [column for column in columns if column not in table.column_names]
-        if lacking:
-            raise click.ClickException(f"the shards of {safe(run_dir)} lack the column(s) {safe(lacking)}, so they hold "
-                                       "no goose tasks; end the pipeline with AssembleTasks (or use a preset) and run it again")
-    return table if table.num_columns else pa.table({column: [] for column in columns})
+    read = list(batches)
+    if not read or not read[0].num_columns:
+        return pa.table({column: [] for column in columns})
+    table = pa.Table.from_batches(read)
+    return table.slice(0, rows) if rows is not None else table
 
 
 def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfig]) -> Executor | None:
@@ -337,10 +380,15 @@ def _executor(name: str, ray_address: str | None, engines: dict[str, EngineConfi
     return RayExecutor(config, engine_factories=engines)
 
 
-def _check_writable(out_dir: Path) -> None:
-    """Make ``out_dir`` (and its parents), then write and remove a file in it: a folder that
-    cannot take the run fails here, in one line, before any work."""
+def _check_writable(out_dir: Path | str, storage_options: dict | None = None) -> None:
+    """Make ``out_dir`` (and its parents), then write and remove a file in it (on object
+    storage: an object): a folder that cannot take the run fails here, in one line, before any work."""
     try:
+        if isinstance(out_dir, str):
+            folder = open_folder(out_dir, storage_options)
+            folder.write(_PROBE, lambda path: path.write_bytes(b""))
+            folder.remove([_PROBE])
+            return
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
             pass
@@ -350,12 +398,15 @@ def _check_writable(out_dir: Path) -> None:
                                    "you can write to with --out") from None
 
 
-def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, executor: Executor | None = None, *,
-                    retry_failed: bool = False, merge: bool = True) -> None:
+_PROBE = ".goose-write-check"
+
+
+def _run_and_report(pipeline, source, out_dir: Path | str, overwrite: bool = False, executor: Executor | None = None,
+                    *, retry_failed: bool = False, merge: bool = True, storage_options: dict | None = None) -> None:
     try:
-        _check_writable(out_dir)
+        _check_writable(out_dir, storage_options)
         result = run_to_directory(pipeline, source, out_dir, progress=True, overwrite=overwrite, executor=executor,
-                                  retry_failed=retry_failed, merge=merge)
+                                  retry_failed=retry_failed, merge=merge, storage_options=storage_options)
     finally:
         for engine in pipeline.all_engines().values():
             engine.close()
@@ -371,11 +422,19 @@ def _run_and_report(pipeline, source, out_dir: Path, overwrite: bool = False, ex
                    f"({_reasons(failed, transient=False)}); see the details with 'goose show {safe(out_dir)} "
                    "--rejects' or in the report, fix the server or API key, then run the same command with "
                    "--retry-failed")
-    report = write_report(out_dir)  # before the accounting check: a mismatch is easier to study with the report
-    tasks_at, rejects_at = (out_dir / TASKS_FILE, out_dir / REJECTS_FILE) if merge else (out_dir / SHARDS_DIR,) * 2
-    click.echo(f"wrote {safe(tasks_at)} ({result.task_rows} tasks), {safe(rejects_at)} "
-               f"({result.reject_rows} rejects) and {safe(report)}; see the tasks with "
-               f"'goose show {safe(out_dir)}'")
+    folder = result.folder
+    if folder.remote:  # the report is a local folder's page: say how to get one
+        report_note = (f"no report.html for a remote --out: copy {safe(folder.url)} to this machine and run "
+                       "'goose report DIR'")
+    else:  # before the accounting check: a mismatch is easier to study with the report
+        report_note = f"the report {safe(write_report(out_dir))}"
+    if merge:
+        click.echo(f"wrote {result.task_rows} tasks to {safe(folder.path(TASKS_FILE))} and {result.reject_rows} "
+                   f"rejects to {safe(folder.path(REJECTS_FILE))}; {report_note}")
+    else:
+        click.echo(f"wrote {result.task_rows} tasks and {result.reject_rows} rejects to "
+                   f"{safe(folder.path(SHARDS_DIR))} (not merged: --no-merge); {report_note}")
+    click.echo(f"see the tasks with 'goose show {safe(out_dir)}'")
     if not result.accounted:
         raise click.ClickException("rows in + rows added != tasks + rejects; this is a goose bug, please report it")
     if failed and not result.task_rows:

@@ -3,8 +3,11 @@
 :class:`BandIndex` maps ``(band, 64-bit band key)`` to a small integer (the kept row a key
 leads to) in 12 bytes per entry: a few sorted runs of ``uint64`` keys with ``int32``
 values, merged like a log-structured tree (a new run per batch; two runs merge when the
-older is at most twice the newer, so there are about ``log2(entries / batch)`` runs and an
-entry is re-sorted that many times). A Python dict of tuples costs ~200 bytes per entry.
+older is at most twice the newer, so there are a handful of runs and an entry is copied
+``O(log(entries / batch))`` times). Merging two runs costs one binary search per newer key
+and one scatter of both (never a re-sort of the whole index), and a lookup sorts its keys
+once and searches each run with them in order, so a batch's cost grows only with the
+logarithm of the index, not with its size. A Python dict of tuples costs ~200 bytes per entry.
 
 :class:`KeptRows` holds what is kept about each kept row, by ordinal: its run row, its
 signature (for the Jaccard estimate of a drop and for ``verify``) and its label, in blocks
@@ -61,14 +64,20 @@ class BandIndex:
         return found
 
     def _lookup_band(self, wanted: np.ndarray, band: int) -> np.ndarray:
-        found = np.full(wanted.shape, -1, dtype=np.int64)
+        # Searching with sorted keys walks each run front to back (NumPy narrows each binary
+        # search from the previous one), which keeps a large run's cache misses down.
+        order = np.argsort(wanted)
+        wanted = wanted[order]
+        found_sorted = np.full(wanted.shape, -1, dtype=np.int64)
         for run in self._runs:
             start, end = int(run.offsets[band]), int(run.offsets[band + 1])
             if start == end:
                 continue
             position = np.minimum(np.searchsorted(run.keys[start:end], wanted), end - start - 1) + start
             hit = run.keys[position] == wanted
-            found[hit] = run.values[position[hit]]
+            found_sorted[hit] = run.values[position[hit]]
+        found = np.empty_like(found_sorted)
+        found[order] = found_sorted
         return found
 
     def lookup_entries(self, band: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -96,8 +105,7 @@ class BandIndex:
                                 self.bands))
         while len(self._runs) > 1 and self._runs[-2].keys.size <= 2 * self._runs[-1].keys.size:
             newer, older = self._runs.pop(), self._runs.pop()
-            parts = [_entries(older), _entries(newer)]
-            self._runs.append(_sort(*(np.concatenate(column) for column in zip(*parts)), self.bands))
+            self._runs.append(_merge(older, newer))
 
     def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every entry as ``(band, key, value)`` arrays (sorted by band and key within each run)."""
@@ -112,6 +120,27 @@ def _sort(band: np.ndarray, keys: np.ndarray, values: np.ndarray, bands: int) ->
     order = np.lexsort((keys, band))
     offsets = np.searchsorted(band[order], np.arange(bands + 1)).astype(np.int64)
     return _SortedRun(keys[order], values[order], offsets)
+
+
+def _merge(older: _SortedRun, newer: _SortedRun) -> _SortedRun:
+    """One sorted run holding the entries of both (their keys are disjoint within a band), in
+    time linear in their sizes: the older run's entries keep their order and move up by the
+    number of newer keys below them."""
+    offsets = older.offsets + newer.offsets
+    destination = np.empty(newer.keys.size, dtype=np.int64)
+    for band in range(offsets.size - 1):
+        start, end = int(newer.offsets[band]), int(newer.offsets[band + 1])
+        if start == end:
+            continue
+        below = np.searchsorted(older.keys[older.offsets[band] : older.offsets[band + 1]], newer.keys[start:end])
+        destination[start:end] = offsets[band] + below + np.arange(end - start)
+    from_older = np.ones(int(offsets[-1]), dtype=bool)
+    from_older[destination] = False
+    keys = np.empty(from_older.size, dtype=np.uint64)
+    values = np.empty(from_older.size, dtype=np.int32)
+    keys[destination], values[destination] = newer.keys, newer.values
+    keys[from_older], values[from_older] = older.keys, older.values
+    return _SortedRun(keys, values, offsets)
 
 
 def _entries(run: _SortedRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -165,6 +166,11 @@ def borrowable_units(text: str, units: Iterable[Unit], solution_start: int | Non
     return kept
 
 
+def _unit_bytes(unit: Unit) -> int:
+    """Bytes of one unit object and its fields (the kind and junk strings are shared constants)."""
+    return sys.getsizeof(unit) + sys.getsizeof(unit.start) + sys.getsizeof(unit.end) + sys.getsizeof(unit.score)
+
+
 class PassagePool:
     """The last ``capacity`` passages added, with run-wide term document frequencies and a
     nearest-passage search (TF-IDF cosine over hashed terms, one NumPy pass per query).
@@ -184,6 +190,23 @@ class PassagePool:
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the pool holds, as Python and NumPy report them: each passage's text, units
+        and term arrays, the document frequencies and the search index when built.
+
+        >>> pool = PassagePool(capacity=2)
+        >>> empty = pool.nbytes
+        >>> pool.add(PoolPassage.build("a", "a", "x", "One thing here. Another thing there."))
+        >>> 0 < pool.nbytes - empty < 10_000
+        True
+        """
+        total = self._document_frequency.nbytes + sum(array.nbytes for array in self._index or ())
+        for passage in self.passages:
+            total += sys.getsizeof(passage.text) + passage.term_ids.nbytes + passage.term_counts.nbytes
+            total += sys.getsizeof(passage.units) + sum(_unit_bytes(unit) for unit in passage.units)
+        return total
 
     def add(self, passage: PoolPassage) -> None:
         """Add ``passage``, evicting the oldest one when the pool is full."""
@@ -250,8 +273,32 @@ class PassagePool:
         """``passages`` (those a batch added) as JSON lines, for a resumable run's checkpoint."""
         return "\n".join(json.dumps(p.to_json(), ensure_ascii=False) for p in passages).encode()
 
+    def state_bytes(self) -> bytes:
+        """The whole pool as :meth:`checkpoint_bytes` of its passages in ring order, after a
+        line with the ring position when it is not at the start: :meth:`replay` into an empty
+        pool of the same capacity makes this pool again.
+
+        >>> pool = PassagePool(capacity=2)
+        >>> for name in "abc":
+        ...     pool.add(PoolPassage.build(name, name, "x", f"Passage {name} here. It says {name}."))
+        >>> again = PassagePool(capacity=2)
+        >>> again.replay(pool.state_bytes())
+        >>> [p.source_id for p in again.passages], again._next == pool._next
+        (['c', 'b'], True)
+        """
+        ring = [json.dumps({"ring_next": self._next})] if self._next else []
+        return "\n".join([*ring, self.checkpoint_bytes(self.passages).decode()]).encode()
+
     def replay(self, data: bytes) -> None:
-        """Add the passages of one checkpoint made by :meth:`checkpoint_bytes`, in order."""
+        """Add the passages of one checkpoint made by :meth:`checkpoint_bytes` (or
+        :meth:`state_bytes`, into an empty pool), in order."""
+        ring_next = None
         for line in data.decode().splitlines():
             if line.strip():
-                self.add(PoolPassage.from_json(json.loads(line)))
+                record = json.loads(line)
+                if "ring_next" in record:
+                    ring_next = int(record["ring_next"])
+                else:
+                    self.add(PoolPassage.from_json(record))
+        if ring_next is not None:
+            self._next = ring_next

@@ -8,7 +8,7 @@ extra only when it runs). The same pipeline, input and seed give the same output
 ['cpu', 'stateful']
 """
 
-from goose.executors.base import Executor, LocalExecutor
+from goose.executors.base import Executor, FileExecutor, LocalExecutor
 from goose.executors.ray_data import RayExecutor, RayExecutorConfig, RayExecutorError, StageResources
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "RayExecutorConfig", "RayExecutorError", "StageResources"]
+__all__ = ["Executor", "FileExecutor", "LocalExecutor", "RayExecutor", "RayExecutorConfig", "RayExecutorError", "StageResources"]

@@ -35,11 +35,17 @@ cache, retries and per-step accounting). Using it would need each LLM step split
 ``prompt`` and ``parse`` stages; that is future work. A model served by Ray Serve LLM
 (OpenAI-compatible) is used today with ``EngineConfig(backend="openai", base_url=...)``.
 
-The input of one :meth:`RayExecutor.run_batches` call streams to the workers: the driver
-reads its batches a few ahead of the first stage (``RayExecutorConfig.read_ahead``) and
-hands them over through a bounded queue (:mod:`goose.executors.ray_feed`), so neither the
-driver nor the object store ever holds the whole input; outcomes stream back in input
-order as they finish, and each stateful step sends its state back with the last batch.
+Input files are read on the workers (:meth:`RayExecutor.run_files`, what the runner uses
+for paths, globs, folders and URLs): one Ray Data read task per file runs goose's own reader
+there (:mod:`goose.executors.ray_files`), so the driver sends the file list and nothing
+else; a one-actor stage numbers the batches in input order, drops those an earlier run
+finished, and checks the pipeline on the first batch's columns. Other inputs (in-memory
+tables and lists, a ``datasets`` dataset, ``--limit N``) are read in the driver
+(:meth:`RayExecutor.run_batches`), a few batches ahead of the first stage
+(``RayExecutorConfig.read_ahead``), and handed over through a bounded queue
+(:mod:`goose.executors.ray_feed`). Either way neither the driver nor the object store holds
+the whole input; outcomes stream back in input order as they finish, and each stateful
+step sends its state back with the end-of-input mark that follows the last batch.
 Every call starts its own actors (engines included).
 
 >>> import goose
@@ -57,8 +63,7 @@ from __future__ import annotations
 
 import pickle
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
@@ -71,6 +76,7 @@ from goose.engines import Engine, EngineConfig, redact_options
 from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
 from goose.pipeline.operator import MAIN_ENGINE, Operator, RunContext
 from goose.pipeline.pipeline import READ_STEP, read_rejects
+from goose.pipeline.sources import FileReads
 from goose.pipeline.stats import OperatorStats
 
 EngineFactory = EngineConfig | Callable[[], Engine]
@@ -174,7 +180,8 @@ class RayExecutorConfig(BaseModel):
     )
     progress_bars: bool = Field(False, description="Show Ray Data's progress bars.")
     read_ahead: int = Field(
-        4, ge=1, description="Input batches the driver puts in the object store ahead of the first stage."
+        4, ge=1, description="How far input is read ahead of the first stage: files read at once by the workers, "
+        "or batches the driver puts in the object store (inputs that are not files)."
     )
 
     @model_validator(mode="after")
@@ -313,8 +320,9 @@ class RayExecutor:
     ) -> Iterator[tuple[int, BatchOutcome]]:
         """Yield ``(index, outcome)`` for every given batch, in the order given.
 
-        ``batches`` is read as the stages need it: at most ``config.read_ahead`` batches
-        wait in the object store for the first stage, never the whole input."""
+        ``batches`` are read in the driver, as the stages need them: at most
+        ``config.read_ahead`` batches wait in the object store for the first stage, never
+        the whole input. Input files are better given to :meth:`run_files`."""
         ray = _import_ray()
         stages = self.plan(pipeline)
         factories = self._factories_for(pipeline, stages)
@@ -325,65 +333,116 @@ class RayExecutor:
         _check_cluster_fits(ray, stages)
         from goose.executors.ray_feed import Feed
 
-        fed: deque[int] = deque()  # indices sent to the workers and not back yet, in input order
         seen: set[int] = set()
 
-        def encode(position: int, item: tuple[int, SourceBatch], last: bool) -> pa.Table:
+        def encode(item: tuple[int, SourceBatch] | None) -> pa.Table:
+            if item is None:
+                return _to_row(_BatchState(-1, pa.table({}), [], [], position=len(seen), end=True))
             index, batch = item
             if index in seen:
                 raise RayExecutorError(f"batch index {index} repeats; give each input batch its own index (enumerate the batches)")
             seen.add(index)
-            fed.append(index)
-            return _to_row(_start(index, batch, position, last))
+            return _to_row(_start(index, batch, position=len(seen) - 1))
 
-        feed = Feed(chain([first], source), encode, self.config.read_ahead)
+        feed = Feed(chain([first], source, [None]), encode, self.config.read_ahead)
         try:
             dataset = ray.data.read_datasource(feed.datasource(), override_num_blocks=1, num_cpus=0)
-            context = dataset.context  # this dataset's own copy: nothing global changes
-            context.execution_options.preserve_order = True
-            context.enable_progress_bars = self.config.progress_bars
-            context.print_on_execution_start = self.config.progress_bars
-            shipped = _operators_to_ship(pipeline)
-            for stage in stages:
-                spec = _StageSpec(
-                    steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
-                    seed=pipeline.seed,
-                    labels=pipeline.context.operators,
-                    factories={role: factories[role] for role in stage.roles},
-                    stateful=stage.kind == "stateful",
-                )
-                pool = stage.resources
-                dataset = dataset.map_batches(
-                    _StageActor,
-                    fn_constructor_kwargs={"spec": spec},
-                    batch_size=1,
-                    batch_format="pyarrow",
-                    compute=ray.data.ActorPoolStrategy(
-                        min_size=pool.actors,
-                        max_size=pool.max_actors,
-                        max_tasks_in_flight_per_actor=pool.max_tasks_in_flight_per_actor,
-                    ),
-                    num_cpus=pool.num_cpus,
-                    num_gpus=pool.num_gpus or None,
-                    udf_modifying_row_count=False,
-                )
             feed.start()
-            operators_by_name = dict(zip(pipeline.step_names, pipeline.operators))
-            for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for payload in block.column("payload").to_pylist():
-                    state: _BatchState = pickle.loads(payload)
-                    if state.index != (fed.popleft() if fed else None):
-                        raise RayExecutorError(f"Ray Data returned batch {state.index} out of order; please report this as a goose bug")
-                    if state.error is not None:
-                        state.error.reraise()
-                    for name, private in state.final_states.items():
-                        _set_private_state(operators_by_name[name], private)
-                    yield state.index, BatchOutcome(state.table, pa.concat_tables(state.rejects), state.stats, state.checkpoints)
-            feed.finish()
-            if fed:
-                raise RayExecutorError(f"Ray Data returned no outcome for batch {fed[0]}; please report this as a goose bug")
+            yield from self._stream(ray, pipeline, stages, factories, dataset, finish=feed.finish)
         finally:
             feed.close()
+
+    def run_files(
+        self, pipeline: Pipeline, reads: FileReads, *, skip: Collection[int] = (),
+        engines_elsewhere: Collection[str] = (),
+    ) -> Iterator[tuple[int, BatchOutcome]]:
+        """Yield ``(index, outcome)`` for every batch of ``reads`` whose index is not in ``skip``,
+        in input order, the input read on the workers.
+
+        Each file is read by a Ray Data read task on a worker (:mod:`goose.executors.ray_files`),
+        ``config.read_ahead`` files at a time; the driver sends only the file list and receives
+        only outcomes. Remote files (``s3://``, ...) are read on any node, local ones on the
+        driver's node (in a worker process there), since other nodes may not have them. The
+        batches are numbered as :func:`~goose.pipeline.read_batches` numbers them, by a
+        one-actor stage that sees them in input order; it drops the batches in ``skip``
+        (finished by an earlier run) before any step runs, and checks the pipeline against the
+        first batch's columns (``engines_elsewhere``: engine roles built elsewhere, as for
+        :meth:`Pipeline.check`)."""
+        ray = _import_ray()
+        stages = self.plan(pipeline)
+        factories = self._factories_for(pipeline, stages)
+        _check_cluster_fits(ray, stages)
+        from goose.executors.ray_files import FileDatasource
+
+        roles = (*pipeline.all_engines(), *engines_elsewhere, *self.engine_factories)
+        dataset = ray.data.read_datasource(FileDatasource(reads, _encode_read), override_num_blocks=len(reads.files),
+                                           num_cpus=0, concurrency=min(self.config.read_ahead, len(reads.files)))
+        dataset.context.execution_options.preserve_order = True  # the numbering stage sees the files' batches in turn
+        dataset = dataset.map_batches(
+            _Numbering,
+            fn_constructor_kwargs={"skip": frozenset(skip), "check": _ColumnCheck([_fresh(op) for op in pipeline.operators], roles)},
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
+            num_cpus=0,
+            udf_modifying_row_count=True,
+        )
+        yield from self._stream(ray, pipeline, stages, factories, dataset, finish=lambda: None)
+
+    def _stream(self, ray: Any, pipeline: Pipeline, stages: list[RayStage], factories: dict[str, EngineFactory],
+                dataset: Any, finish: Callable[[], None]) -> Iterator[tuple[int, BatchOutcome]]:
+        """Add the stages to ``dataset`` (rows of batch states, then an end mark), yield the
+        outcomes in order, set the driver's stateful steps' state from the end mark; ``finish``
+        raises what reading the input in the driver raised."""
+        context = dataset.context  # this dataset's own copy: nothing global changes
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = self.config.progress_bars
+        context.print_on_execution_start = self.config.progress_bars
+        shipped = _operators_to_ship(pipeline)
+        for stage in stages:
+            spec = _StageSpec(
+                steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
+                seed=pipeline.seed,
+                labels=pipeline.context.operators,
+                factories={role: factories[role] for role in stage.roles},
+                stateful=stage.kind == "stateful",
+            )
+            pool = stage.resources
+            dataset = dataset.map_batches(
+                _StageActor,
+                fn_constructor_kwargs={"spec": spec},
+                batch_size=1,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(
+                    min_size=pool.actors,
+                    max_size=pool.max_actors,
+                    max_tasks_in_flight_per_actor=pool.max_tasks_in_flight_per_actor,
+                ),
+                num_cpus=pool.num_cpus,
+                num_gpus=pool.num_gpus or None,
+                udf_modifying_row_count=False,
+            )
+        operators_by_name = dict(zip(pipeline.step_names, pipeline.operators))
+        position, ended = 0, False
+        for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for payload in block.column("payload").to_pylist():
+                state: _BatchState = pickle.loads(payload)
+                if state.error is not None:
+                    state.error.reraise()
+                if ended or state.position != position:
+                    raise RayExecutorError(f"Ray Data returned batch {state.index} (number {state.position}) where number "
+                                           f"{position} was due; please report this as a goose bug")
+                if state.end:
+                    for name, private in state.final_states.items():
+                        _set_private_state(operators_by_name[name], private)
+                    ended = True
+                    continue
+                position += 1
+                yield state.index, BatchOutcome(state.table, pa.concat_tables(state.rejects), state.stats, state.checkpoints)
+        finish()
+        if not ended:
+            raise RayExecutorError(f"Ray Data ended the run without its end mark, after {position} batch(es); please "
+                                   "report this as a goose bug")
 
     def _factories_for(self, pipeline: Pipeline, stages: list[RayStage]) -> dict[str, EngineFactory]:
         """The factory of every role some LLM stage calls, or a clear error for a missing one."""
@@ -462,13 +521,24 @@ class _BatchState:
     final_states: dict[str, bytes] = field(default_factory=dict)
     error: _RemoteError | None = None
     position: int = 0  # its place among this call's batches: 0, 1, 2, ...
-    last: bool = False  # the call's last batch: stateful steps send their state back with it
+    end: bool = False  # not a batch: the mark after the call's last one (position: how many there were);
+    # stateful steps send their state back with it
 
 
-def _start(index: int, batch: SourceBatch, position: int = 0, last: bool = False) -> _BatchState:
+def _start(index: int, batch: SourceBatch, position: int = 0) -> _BatchState:
     read = OperatorStats(READ_STEP, rows_in=batch.table.num_rows + len(batch.drops), rows_out=batch.table.num_rows)
     read.drops.update(drop.reason for drop in batch.drops)
-    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read], position=position, last=last)
+    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read], position=position)
+
+
+def _encode_read(item: SourceBatch | BaseException | None) -> pa.Table:
+    """The block a worker's read task makes of a batch, a reader's error or the end of the
+    input; the numbering stage gives each its index and position."""
+    if item is None:
+        return _to_row(_BatchState(-1, pa.table({}), [], [], end=True))
+    if isinstance(item, BaseException):
+        return _to_row(_BatchState(-1, pa.table({}), [], [], error=_RemoteError.capture(READ_STEP, -1, item)))
+    return _to_row(_start(-1, item))
 
 
 def _to_row(state: _BatchState) -> pa.Table:
@@ -534,6 +604,12 @@ class _StageActor:
 
     def _advance(self, state: _BatchState) -> None:
         first = self.spec.steps[0][0]
+        if state.end:
+            if self.spec.stateful:
+                for name, operator in self.spec.steps:
+                    # protocol 4: the driver gets writable arrays
+                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}), protocol=4)
+            return
         if self.spec.stateful:
             expected = self.position
             self.position += 1
@@ -559,8 +635,6 @@ class _StageActor:
                 checkpoint = operator.checkpoint()
                 if checkpoint is not None:
                     state.checkpoints[name] = checkpoint
-                if self.spec.stateful and state.last:
-                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}), protocol=4)  # writable arrays
 
     def _run_step(self, state: _BatchState, name: str, single: Pipeline) -> None:
         # Pipeline.process_batch itself runs the step, so counters, rejects and contract
@@ -584,6 +658,58 @@ class _StageActor:
                 pass
 
 
+class _Numbering:
+    """The one-actor stage after the workers' reads: it sees the batches in input order and
+    gives each its index (as :func:`~goose.pipeline.read_batches` would number it) and its
+    position among the batches run; it drops the batches in ``skip`` and checks the pipeline
+    against the first batch with columns."""
+
+    def __init__(self, skip: frozenset[int], check: _ColumnCheck) -> None:
+        self.skip = skip
+        self.check: _ColumnCheck | None = check
+        self.index = 0
+        self.position = 0
+        self.check_error: _RemoteError | None = None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        indices, out = [], []
+        for payload in batch.column("payload").to_pylist():
+            state: _BatchState = pickle.loads(payload)
+            state.index, state.position = self.index, self.position
+            if state.error is not None:
+                state.error.index = self.index  # a reader's error: its place is the next batch's
+            elif not state.end:
+                self.index += 1
+                if state.index in self.skip:
+                    continue
+                self.position += 1
+                self._check(state)
+            indices.append(state.index)
+            out.append(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return pa.table({"index": pa.array(indices, pa.int64()), "payload": pa.array(out, pa.large_binary())})
+
+    def _check(self, state: _BatchState) -> None:
+        if self.check is not None and state.table.num_rows:
+            check, self.check = self.check, None
+            try:
+                check(state.table.column_names)
+            except Exception as error:  # noqa: BLE001 - raised in the driver at this batch's turn
+                self.check_error = _RemoteError.capture("check", state.index, error)
+        if self.check_error is not None:
+            state.error = self.check_error  # no step runs on a pipeline that cannot work
+
+
+@dataclass
+class _ColumnCheck:
+    """:meth:`Pipeline.check` of the run's steps (fresh copies: no state) on a worker."""
+
+    steps: list[Operator]
+    roles: tuple[str, ...]
+
+    def __call__(self, columns: list[str]) -> None:
+        Pipeline(self.steps).check(columns, engines_elsewhere=self.roles)
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -601,16 +727,15 @@ def _import_ray() -> Any:
 def _operators_to_ship(pipeline: Pipeline) -> list[Operator]:
     """Pure steps go as fresh copies built from their parameters (no caches such as a loaded
     language model, which can weigh tens of MB); stateful steps go with their state."""
-    shipped = []
-    for operator in pipeline.operators:
-        if operator.stateful:
-            shipped.append(operator)
-            continue
-        try:
-            shipped.append(type(operator).model_validate(operator.model_dump()))
-        except ValidationError:
-            shipped.append(operator)
-    return shipped
+    return [operator if operator.stateful else _fresh(operator) for operator in pipeline.operators]
+
+
+def _fresh(operator: Operator) -> Operator:
+    """A copy built from the operator's parameters only (the operator itself if they do not rebuild it)."""
+    try:
+        return type(operator).model_validate(operator.model_dump())
+    except ValidationError:
+        return operator
 
 
 def _set_private_state(operator: Operator, private: bytes) -> None:

@@ -1,24 +1,24 @@
 """Stream a driver-side iterator into a Ray dataset with bounded memory.
 
-The Ray executor is handed its input as an iterator read in the driver (the runner reads
-files, object storage or a Hub dataset there, and skips finished batches). :class:`Feed`
-turns it into a Ray dataset without putting all of it in the object store first: a
-thread in the driver puts each encoded item in a bounded queue (a Ray actor reserving no
-CPU), and the dataset's one read task, running on a worker, takes the items from the queue
-in order and yields them as blocks. Items travel by value, not as object references the
-driver would own: a long-running read task that borrowed references would keep every
-object it was given pinned until it ends. When the
-stages fall behind, Ray Data stops pulling from the read task, the queue fills, and the
-driver thread waits: at most ``read_ahead`` items wait in the queue, whatever the input's
-size. Reading one item ahead tells the encoder which item is the last.
+The Ray executor reads its input on the workers where it can (files: see
+:meth:`goose.executors.RayExecutor.run_files`); other inputs (in-memory tables and lists,
+a ``datasets`` dataset, ``--limit N``) are read in the driver and handed over here.
+:class:`Feed` turns such an iterator into a Ray dataset without putting all of it in the
+object store first: a thread in the driver puts each encoded item in a bounded queue (a
+Ray actor reserving no CPU), and the dataset's one read task, running on a worker, takes
+the items from the queue in order and yields them as blocks. Items travel by value, not as
+object references the driver would own: a long-running read task that borrowed references
+would keep every object it was given pinned until it ends. When the stages fall behind,
+Ray Data stops pulling from the read task, the queue fills, and the driver thread waits:
+at most ``read_ahead`` items wait in the queue, whatever the input's size.
 
 >>> import ray, pyarrow as pa
 >>> ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # doctest: +ELLIPSIS, +SKIP
 RayContext(...)
->>> feed = Feed(iter(range(3)), lambda n, item, last: pa.table({"n": [item], "last": [last]}), read_ahead=2)  # doctest: +SKIP
+>>> feed = Feed(iter(range(3)), lambda item: pa.table({"n": [item]}), read_ahead=2)  # doctest: +SKIP
 >>> dataset = ray.data.read_datasource(feed.datasource(), override_num_blocks=1, num_cpus=0)  # doctest: +SKIP
->>> feed.start(); [row["last"] for row in dataset.iter_rows()]  # doctest: +SKIP
-[False, False, True]
+>>> feed.start(); [row["n"] for row in dataset.iter_rows()]  # doctest: +SKIP
+[0, 1, 2]
 >>> feed.finish(); feed.close()  # doctest: +SKIP
 """
 
@@ -30,7 +30,6 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
-import ray
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 from ray.util.queue import Full, Queue
@@ -42,14 +41,14 @@ _END = None
 
 
 class Feed(Generic[Item]):
-    """The driver's side: ``encode(position, item, is_last)`` makes each item's block.
+    """The driver's side: ``encode(item)`` makes each item's block.
 
     Call :meth:`start` once the dataset is built, read the dataset, then :meth:`finish`
     (raises what reading the input raised, after every earlier item went through) and, in
     any case, :meth:`close`.
     """
 
-    def __init__(self, items: Iterator[Item], encode: Callable[[int, Item, bool], pa.Table], read_ahead: int) -> None:
+    def __init__(self, items: Iterator[Item], encode: Callable[[Item], pa.Table], read_ahead: int) -> None:
         self._items = items
         self._encode = encode
         self._queue = Queue(maxsize=read_ahead, actor_options={"num_cpus": 0})
@@ -66,7 +65,8 @@ class Feed(Generic[Item]):
         self._thread.start()
 
     def finish(self) -> None:
-        """Wait for the thread and raise what reading the items raised, if anything."""
+        """Wait for the thread and raise what reading the items raised, if anything (every
+        item read before the error went through first)."""
         self._thread.join()
         if self.error is not None:
             raise self.error
@@ -80,16 +80,9 @@ class Feed(Generic[Item]):
 
     def _run(self) -> None:
         try:
-            current = next(self._items, _END)
-            position = 0
-            while current is not _END:
-                try:
-                    upcoming = next(self._items, _END)
-                except BaseException as error:  # noqa: BLE001 - raised by finish() after this item went through
-                    self.error, upcoming = error, _END
-                if not self._put((self._encode(position, current, upcoming is _END),)):
+            for item in self._items:
+                if not self._put((self._encode(item),)):
                     return
-                current, position = upcoming, position + 1
         except BaseException as error:  # noqa: BLE001 - raised by finish() in the driver's own thread
             self.error = error
         finally:

@@ -41,6 +41,7 @@ from goose.export.card import CardFacts, dataset_card
 from goose.export.files import _as_task_schema, _write_table_parquet, export_order, read_tasks, write_jsonl
 from goose.export.split import split_by_id
 from goose.export.verl import to_verl
+from goose.run_folder import is_url, open_folder
 
 ExportFormat = Literal["verl", "trl", "hf", "jsonl"]
 FORMATS: tuple[str, ...] = ("verl", "trl", "hf", "jsonl")
@@ -67,11 +68,14 @@ class ExportResult(BaseModel):
 
 def load_run_tasks(run_dir: str | Path) -> pa.Table:
     """The tasks of a finished run folder (:data:`goose.schema.TASK_SCHEMA`), or ExportError.
+    ``run_dir`` may be a URL (``s3://bucket/run``, read through fsspec with its default configuration).
 
     >>> load_run_tasks("/no/such/run")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     goose.export.run.ExportError: run folder /no/such/run not found; ...
     """
+    if is_url(run_dir):
+        return _remote_tasks(str(run_dir))
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run folder {run} not found; pass the --out folder of a 'goose run' or 'goose demo'")
@@ -98,6 +102,22 @@ def load_run_tasks(run_dir: str | Path) -> pa.Table:
     return tasks
 
 
+def _remote_tasks(url: str) -> pa.Table:
+    """:func:`load_run_tasks` of a run folder on object storage (merged or not)."""
+    from goose.runner import RunOutput, SUMMARY_FILE  # here: the runner imports this package
+
+    try:
+        output = RunOutput.open(url)
+    except FileNotFoundError as error:
+        raise ExportError(f"run folder {url} not found ({_one_line(error)}); pass the --out folder of a 'goose run'") from error
+    if not output.folder.is_file(SUMMARY_FILE):
+        raise ExportError(f"{url} holds an unfinished run ({len(output.shard_counts)} batch(es) done); run the same "
+                          "goose command again to finish it, then export")
+    if not output.task_rows:
+        raise ExportError(f"{url} holds no tasks; see why with 'goose show {url} --rejects'")
+    return _as_task_schema(output.tasks, url).replace_schema_metadata(None)
+
+
 def export_run(
     run_dir: str | Path,
     out: str | Path | None = None,
@@ -108,15 +128,18 @@ def export_run(
 ) -> ExportResult:
     """Write the run's tasks in ``format``, split into train and validation by id hash, with a card.
 
-    ``out`` defaults to ``run_dir/export``. Returns what was written.
+    ``out`` defaults to ``run_dir/export``; a run on object storage (a URL) needs a local ``out``.
+    Returns what was written.
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; use one of {', '.join(FORMATS)}")
     if not 0.0 <= val_fraction < 1.0:
         raise ExportError(f"val_fraction is {val_fraction}; use a fraction from 0 to below 1 (e.g. 0.05)")
-    run = Path(run_dir)
+    if is_url(run_dir) and out is None:
+        raise ExportError(f"{run_dir} is on remote storage; give a local export folder with --out")
+    run = str(run_dir) if is_url(run_dir) else Path(run_dir)
     tasks = load_run_tasks(run)
-    target = Path(out) if out is not None else run / "export"
+    target = Path(out) if out is not None else Path(run) / "export"
     _prepare(target)
     files: dict[str, dict[str, int]] = {}
     schema: pa.Schema | None = None
@@ -128,7 +151,7 @@ def export_run(
     train_all, validation_all = split_by_id(tasks, val_fraction)
     splits = {"train": train_all, "validation": validation_all}
     facts = CardFacts(
-        title=f"goose tasks: {run.resolve().name}",
+        title=f"goose tasks: {run.rstrip('/').rsplit('/', 1)[-1] if isinstance(run, str) else run.resolve().name}",
         format=format,
         val_fraction=val_fraction,
         splits=splits,
@@ -223,11 +246,12 @@ def _prepare(target: Path) -> None:
         raise ExportError(f"cannot create {target} ({_one_line(error)}); choose a writable --out folder") from error
 
 
-def _run_facts(run: Path) -> dict[str, Any]:
+def _run_facts(run: Path | str) -> dict[str, Any]:
+    folder = open_folder(run)
     facts: dict[str, Any] = {}
     for key, name in (("summary", "summary.json"), ("manifest", "manifest.json")):
         try:
-            facts[key] = json.loads((run / name).read_text(encoding="utf-8"))
+            facts[key] = json.loads(folder.read_text(name))
         except (OSError, ValueError):
             facts[key] = {}
     return facts

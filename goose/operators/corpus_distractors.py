@@ -95,25 +95,34 @@ class CorpusDistractors(Operator):
 
     _segmenter: Segmenter | None = PrivateAttr(default=None)
     _pool: PassagePool | None = PrivateAttr(default=None)
-    _added: list[PoolPassage] = PrivateAttr(default_factory=list)
+    _added: list[PoolPassage] | None = PrivateAttr(default=None)  # None: no checkpoint asked for yet
 
     def start_run(self) -> None:
         self._pool = PassagePool(self.pool_passages) if self.pool_passages else None
-        self._added = []
+        self._added = None
 
     def checkpoint(self) -> bytes | None:
-        """The passages this step added to the run-wide pool since the previous checkpoint."""
+        """The passages this step added to the run-wide pool since the previous checkpoint; the
+        first checkpoint of a run holds the whole pool (the added passages are only noted once
+        checkpoints are asked for, so a run that never asks, ``Pipeline.stream``, keeps none
+        beyond the pool)."""
         if self._pool is None:
             return b""
-        data = self._pool.checkpoint_bytes(self._added)
+        data = self._pool.state_bytes() if self._added is None else self._pool.checkpoint_bytes(self._added)
         self._added = []
         return data
+
+    def run_memory(self) -> dict[str, int]:
+        """The run-wide passage pool (its bytes and passages) and the segmenter's vocabulary (lexemes)."""
+        memory = {"pool_bytes": self._pool.nbytes, "pool_passages": len(self._pool)} if self._pool is not None else {}
+        return {**memory, "segmenter_lexemes": self._segmenter.lexemes if self._segmenter is not None else 0}
 
     def restore(self, checkpoints: Sequence[bytes]) -> None:
         if self._pool is None:
             return
         for data in checkpoints:
             self._pool.replay(data)
+        self._added = []  # the next checkpoint holds what comes after these
 
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         if self._segmenter is None:
@@ -140,7 +149,7 @@ class CorpusDistractors(Operator):
                 row["text"], units=units, solution_start=row.get("solution_start"),
             )
             pool.add(passage)
-            if pool is self._pool:
+            if pool is self._pool and self._added is not None:
                 self._added.append(passage)
         outcomes = RowOutcomes(
             batch.drop_columns(["units"]) if given is not None else batch,

@@ -117,6 +117,10 @@ class HeuristicMaskSpan(Operator):
             raise ValueError(f"max_units ({self.max_units}) must be at least min_units ({self.min_units})")
         return self
 
+    def run_memory(self) -> dict[str, int]:
+        """The segmenter's vocabulary (lexemes; rebuilt past :data:`goose.text.segment.MAX_LEXEMES`)."""
+        return {"segmenter_lexemes": self._segmenter.lexemes if self._segmenter is not None else 0}
+
     def process(self, batch: pa.Table, context: RunContext) -> BatchResult:
         if self._segmenter is None:
             self._segmenter = Segmenter()

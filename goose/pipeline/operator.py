@@ -198,6 +198,17 @@ class Operator(BaseModel, ABC):
         checkpoint per finished batch next to that batch's output."""
         return None
 
+    def run_memory(self) -> dict[str, int]:
+        """What this operator keeps from one batch to the next, by name: bytes (names ending
+        in ``_bytes``) or counts; ``{}`` for one that keeps nothing. For measuring that memory
+        stays bounded however long the run (``bench/memory.py``).
+
+        >>> from goose.operators import PrepareText
+        >>> PrepareText().run_memory()
+        {}
+        """
+        return {}
+
     def restore(self, checkpoints: Sequence[bytes]) -> None:
         """Stateful operators: rebuild the memory of a run from its checkpoints, in batch
         order, right after :meth:`start_run`, so a resumed run continues where it stopped."""

@@ -36,7 +36,7 @@ import json
 import lzma
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,6 +324,45 @@ def read_batches(source: Source, batch_size: int) -> Iterator[SourceBatch]:
     yield from (_renamed(batches, columns) if columns else batches)
 
 
+@dataclass(frozen=True)
+class FileReads:
+    """A file source as one independent read per file, to run in any process (a Ray worker
+    reads its own file, the driver only hands out the list): ``read(n)`` yields the batches
+    of file ``n``. Batches never span two files, so the batches of ``read(0)``, ``read(1)``,
+    ... in turn are :func:`read_batches` of the whole source, rejects of unreadable lines
+    included. ``files`` hold their fsspec filesystem, which pickles with its options.
+
+    >>> import goose
+    >>> reads = file_reads(goose.sample_corpus_path(), 8)
+    >>> len(reads.files), [batch.table.num_rows for batch in reads.read(0)][:2]
+    (1, [8, 8])
+    """
+
+    files: tuple[InputFile, ...]
+    batch_size: int
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def read(self, ordinal: int) -> Iterator[SourceBatch]:
+        """The batches of the ``ordinal``-th file, with the input's columns renamed."""
+        batches = _read_file(self.files[ordinal], self.batch_size, _Budget(None))
+        return _renamed(batches, self.columns) if self.columns else batches
+
+
+def file_reads(source: Source, batch_size: int) -> FileReads | None:
+    """The source as per-file reads, or None for a source that is not files (an in-memory
+    table or list, a ``datasets`` dataset) or is :class:`Limited` (its budget spans files).
+
+    >>> file_reads([{"text": "a"}], 8) is None, file_reads(Limited("a.jsonl", 3), 8) is None
+    (True, True)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    files = None if isinstance(source, Limited) else source_files(source)
+    if files is None:
+        return None
+    return FileReads(tuple(files), batch_size, dict(source.columns) if isinstance(source, FileInput) else {})
+
+
 def _read(source: Source, batch_size: int, budget: _Budget) -> Iterator[SourceBatch]:
     if isinstance(source, pa.Table):
         for table in budget.tables(pa.Table.from_batches([b], source.schema) for b in source.to_batches(batch_size)):
@@ -363,6 +402,14 @@ class _Budget:
 
     def rows(self, items: Iterable[Any]) -> Iterator[Any]:
         """``items`` up to the budget, not pulling one more (a file is not read past it)."""
+        return self._spend(items, lambda item, left: (item, 1))
+
+    def tables(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """``tables`` up to the budget, the last one cut."""
+        return self._spend(tables, lambda table, left: (table.slice(0, left), min(table.num_rows, left)))
+
+    def _spend(self, items: Iterable[Any], cut: Callable[[Any, int], tuple[Any, int]]) -> Iterator[Any]:
+        """``items`` while the budget lasts; ``cut(item, left)`` gives the item to yield and the rows it costs."""
         iterator = iter(items)
         try:
             while not self.spent:
@@ -370,23 +417,9 @@ class _Budget:
                 if item is _END:
                     return
                 if self.left is not None:
-                    self.left -= 1
+                    item, cost = cut(item, self.left)
+                    self.left -= cost
                 yield item
-        finally:
-            _close(iterator)
-
-    def tables(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
-        """``tables`` up to the budget, the last one cut."""
-        iterator = iter(tables)
-        try:
-            while not self.spent:
-                table = next(iterator, _END)
-                if table is _END:
-                    return
-                if self.left is not None:
-                    table = table.slice(0, self.left)
-                    self.left -= table.num_rows
-                yield table
         finally:
             _close(iterator)
 

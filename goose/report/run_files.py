@@ -2,7 +2,7 @@
 
 Runs can hold hundreds of thousands of tasks, so nothing here loads a whole table: callers
 name the columns they need and get bounded record batches. A run that did not merge its
-shards (``--no-merge``) is read from ``shards/`` through :class:`goose.runner.RunOutput`.
+shards (``--no-merge``) is read from ``shards/``; both through :class:`goose.runner.RunOutput`.
 
 >>> import tempfile, goose
 >>> from goose.runner import run_to_directory
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from goose.run_folder import open_folder
 from goose.runner import REJECTS_FILE, SUMMARY_FILE, TASKS_FILE, RunOutput
 
 BATCH_ROWS = 8_192
@@ -33,87 +34,90 @@ same for a run of 10k rows and one of 10M)."""
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The output files of one run; ``open`` checks that they are there. ``shards`` is set
-    for a run that left its tasks in ``shards/`` (``--no-merge``)."""
+    """The output of one run (:class:`goose.runner.RunOutput`: paths, row counts, tasks and
+    rejects from the merged files or, for a ``--no-merge`` run, from ``shards/``) with its
+    ``summary.json``; ``open`` checks that the files are there."""
 
-    out_dir: Path
+    output: RunOutput
     summary: dict
-    shards: RunOutput | None = None
 
     @classmethod
     def open(cls, out_dir: str | Path) -> RunFiles:
-        """Open the run in ``out_dir``; raises ``FileNotFoundError`` saying what is missing.
+        """Open the run in ``out_dir`` (a local folder or a URL); raises ``FileNotFoundError``
+        saying what is missing.
 
         >>> RunFiles.open("/nonexistent-goose-run")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         FileNotFoundError: /nonexistent-goose-run is not a finished goose run: ...
         """
-        folder = Path(out_dir)
-        wanted = (SUMMARY_FILE,) if _unmerged(folder) else (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE)
-        missing = [name for name in wanted if not (folder / name).is_file()]
+        folder = open_folder(out_dir)
+        summary = None
+        if folder.is_file(SUMMARY_FILE):
+            summary = json.loads(folder.read_text(SUMMARY_FILE))
+            if not isinstance(summary, dict):
+                raise ValueError(f"{folder.path(SUMMARY_FILE)} does not hold a JSON object; was it written by goose?")
+        unmerged = summary is not None and summary.get("merged") is False
+        wanted = (SUMMARY_FILE,) if unmerged else (TASKS_FILE, REJECTS_FILE, SUMMARY_FILE)
+        missing = [name for name in wanted if not folder.is_file(name)]
         if missing:
             raise FileNotFoundError(
-                f"{folder} is not a finished goose run: {', '.join(missing)} missing; "
-                f"run 'goose run CONFIG --out {folder}' (or 'goose demo --out {folder}') first"
+                f"{folder.url} is not a finished goose run: {', '.join(missing)} missing; "
+                f"run 'goose run CONFIG --out {folder.url}' (or 'goose demo --out {folder.url}') first"
             )
-        summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
-        if not isinstance(summary, dict):
-            raise ValueError(f"{folder / SUMMARY_FILE} does not hold a JSON object; was it written by goose?")
-        return cls(folder, summary, RunOutput.open(folder, merged=False) if summary.get("merged") is False else None)
+        assert summary is not None
+        return cls(RunOutput.open(folder, merged=not unmerged), summary)
 
     @property
-    def tasks_path(self) -> Path:
+    def out_dir(self) -> Path:
+        """The run folder, where the report goes; a remote run has none (ValueError)."""
+        if self.output.folder.remote:
+            raise ValueError(f"{self.output.folder.url} is on remote storage and report.html is written into a local "
+                             "run folder; copy the folder to this machine (e.g. 'aws s3 sync URL DIR') and run "
+                             "'goose report DIR'")
+        return Path(self.output.out_dir)
+
+    @property
+    def shards(self) -> RunOutput | None:
+        """The output when the run left its tasks in ``shards/`` (``--no-merge``), else None."""
+        return None if self.output.merged else self.output
+
+    @property
+    def tasks_path(self) -> Path | str:
         """Path of ``tasks.parquet``."""
-        return self.out_dir / TASKS_FILE
+        return self.output.tasks_path
 
     @property
-    def rejects_path(self) -> Path:
+    def rejects_path(self) -> Path | str:
         """Path of ``rejects.parquet``."""
-        return self.out_dir / REJECTS_FILE
+        return self.output.rejects_path
 
     @property
     def task_rows(self) -> int:
-        """Rows in ``tasks.parquet`` (from the file footer or the shard markers, nothing is read)."""
-        if self.shards is not None:
-            return self.shards.task_rows
-        return pq.ParquetFile(self.tasks_path).metadata.num_rows
+        """Tasks of the run (from the shard markers, or the file footer of a folder without shards)."""
+        return self.output.task_rows
 
     @property
     def reject_rows(self) -> int:
-        """Rows in ``rejects.parquet`` (from the file footer or the shard markers, nothing is read)."""
-        if self.shards is not None:
-            return self.shards.reject_rows
-        return pq.ParquetFile(self.rejects_path).metadata.num_rows
+        """Rejects of the run (as :attr:`task_rows`)."""
+        return self.output.reject_rows
 
     def task_columns(self) -> list[str]:
         """Top-level and nested (``lineage.probe_pass_rate``) column paths of the tasks."""
-        if self.shards is not None:
-            schema = self.shards.tasks_schema()
-            return _column_paths(schema) if schema is not None else []
-        return _column_paths(pq.read_schema(self.tasks_path))
+        schema = self.output.tasks_schema()
+        return _column_paths(schema) if schema is not None else []
 
     def task_batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Record batches of the ``columns`` of the tasks that exist (the others are left out);
         from shards, a nested path brings its whole struct column."""
-        if self.shards is not None:
-            yield from self.shards.iter_tasks(_heads(columns), batch_rows)
-            return
-        yield from _batches(self.tasks_path, columns, batch_rows)
+        if self.output.merged:
+            return _batches(self.output.folder.parquet(TASKS_FILE), columns, batch_rows)
+        return self.output.iter_tasks(_heads(columns), batch_rows)
 
     def reject_batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Record batches of the ``columns`` of the rejects that exist."""
-        if self.shards is not None:
-            yield from self.shards.iter_rejects(_heads(columns), batch_rows)
-            return
-        yield from _batches(self.rejects_path, columns, batch_rows)
-
-
-def _unmerged(folder: Path) -> bool:
-    """Whether ``folder`` holds a run that left its tasks in ``shards/`` (``summary.json`` says so)."""
-    try:
-        return json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8")).get("merged") is False
-    except (OSError, ValueError, AttributeError):
-        return False
+        if self.output.merged:
+            return _batches(self.output.folder.parquet(REJECTS_FILE), columns, batch_rows)
+        return self.output.iter_rejects(_heads(columns), batch_rows)
 
 
 def _heads(columns: Sequence[str]) -> list[str]:
@@ -130,8 +134,7 @@ def _column_paths(schema: pa.Schema) -> list[str]:
     return paths
 
 
-def _batches(path: Path, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    parquet = pq.ParquetFile(path)
+def _batches(parquet: pq.ParquetFile, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
     present = set(_column_paths(parquet.schema_arrow))
     wanted = [name for name in columns if name in present]
     if not wanted or parquet.metadata.num_rows == 0:

@@ -16,7 +16,6 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from goose.audit.audit import audit_summary
 from goose.report.run_files import RunFiles
 from goose.runner import audit_output
 
@@ -26,16 +25,15 @@ SHORTCUT_WARNING_RATE = 0.25
 
 def audit_metrics(run: RunFiles) -> dict[str, Any] | None:
     """The audit numbers of ``run``: ``summary.json``'s ``audit`` when it covers every task,
-    else an audit of ``tasks.parquet`` read in bounded batches; ``None`` without task columns.
+    else an audit of its tasks (merged file or shards, local or remote) read in bounded
+    batches; ``None`` without task columns.
 
     Tasks whose answer is no valid letter are left out of the audit, so ``n_tasks`` can be
     below the file's rows; the file is then audited again (same result, a little slower)."""
     stored = run.summary.get("audit")
     if isinstance(stored, dict) and stored.get("n_tasks") == run.task_rows and "overall" in stored:
         return stored
-    if run.shards is not None:
-        return audit_output(run.shards)
-    return audit_summary(run.tasks_path)
+    return audit_output(run.output)
 
 
 def _e(value: object) -> str:

