@@ -339,7 +339,7 @@ def test_operator_result_on_a_large_cluster_is_first_copy_kept() -> None:
     rng = np.random.default_rng(8)
     boilerplate = random_text(rng, 60)
     rows = [{"source_id": f"d{i}", "text": boilerplate if i % 3 == 0 else random_text(rng, 60)} for i in range(3000)]
-    kept, rejects = dedup(rows, batch_size=500)
+    _, rejects = dedup(rows, batch_size=500)
     assert len(rejects) == 999 and all("source_id d0 " in detail for _, detail in rejects)
 
 
@@ -474,3 +474,80 @@ def test_operator_equals_a_brute_force_reference_on_thousands_of_near_duplicates
         got_details += [drop.detail for drop in result.drops]
     assert 600 < len(details) < 2400  # many drops, many kept
     assert got_kept == kept and got_details == details
+
+
+# -- kept rows' signatures on disk: same results, pickles carry the rows, RAM fallback -------
+
+
+def test_signatures_live_on_disk_and_a_pickle_carries_them() -> None:
+    """The signatures are in a temporary file, not in the arrays; a pickle holds their bytes
+    (a path would mean nothing on another machine), so it unpickles after the file is gone."""
+    import pickle
+
+    from goose.dedup.run_index import _DiskRows
+
+    table = pa.Table.from_pylist(_near_duplicate_rows(120))
+    operator = MinHashDedup()
+    operator.start_run()
+    _outcomes(operator, [table.slice(0, 80)])
+    kept = operator._kept
+    assert isinstance(kept._signatures, _DiskRows) and kept._signatures.nbytes == 0
+    rows, signature, labels = kept.since(0)
+    assert signature.shape == (len(kept), 128)
+    state = pickle.dumps(dict(operator.__pydantic_private__ or {}), protocol=4)
+    assert len(state) > signature.nbytes
+    kept._signatures.close()  # the original file is deleted before the copy is made
+    copy = MinHashDedup()
+    for name, value in pickle.loads(state).items():
+        setattr(copy, name, value)
+    assert copy._kept._signatures is not kept._signatures
+    copy_rows, copy_signature, copy_labels = copy._kept.since(0)
+    assert copy_rows.tolist() == rows.tolist() and copy_labels == labels
+    assert np.array_equal(copy_signature, signature)
+    assert all(np.array_equal(copy._kept.signature(i), signature[i]) for i in range(len(kept)))
+    keys = band_keys(signature, copy.minhash)
+    assert np.array_equal(copy._index.lookup(keys), operator._index.lookup(keys))
+    reference = MinHashDedup()
+    reference.start_run()
+    _outcomes(reference, [table.slice(0, 80)])
+    assert _outcomes(copy, [table.slice(80)]) == _outcomes(reference, [table.slice(80)])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts open files in /proc/self/fd")
+def test_the_signature_file_is_closed_with_the_index() -> None:
+    import gc
+    import os
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    operator = MinHashDedup()
+    operator.start_run()
+    operator.process(pa.table({"text": ["one two three four five six"]}), RunContext())
+    assert open_files() == before + 1
+    operator.start_run()  # a new run: the old index and its file go
+    gc.collect()
+    assert open_files() == before + 1
+    del operator
+    gc.collect()
+    assert open_files() == before
+
+
+def test_signatures_stay_in_ram_when_no_temporary_file_can_be_made(monkeypatch, tmp_path, caplog) -> None:
+    import tempfile
+
+    from goose.dedup.run_index import _Blocks
+
+    table = pa.Table.from_pylist(_near_duplicate_rows())
+    batches = [table.slice(start, 13) for start in range(0, table.num_rows, 13)]
+    on_disk = MinHashDedup()
+    on_disk.start_run()
+    expected = _outcomes(on_disk, batches)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    in_ram = MinHashDedup()
+    with caplog.at_level("WARNING", logger="goose.dedup.run_index"):
+        in_ram.start_run()
+    assert isinstance(in_ram._kept._signatures, _Blocks)
+    assert [r.message.split(":")[0] for r in caplog.records] == ["MinHash signatures stay in RAM"]
+    assert _outcomes(in_ram, batches) == expected

@@ -7,10 +7,7 @@ run again gives the local run's output. (goose on Ray with a vLLM engine: tests/
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from goose.executors.ray_data import RayExecutor  # noqa: E402
 from goose.pipeline import read_batches  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from goose_child import LLM_CHAIN, goose_command, kill_when  # noqa: E402
 from openai_stub_server import StubConfig, StubServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,21 +93,6 @@ def test_two_nodes_read_the_input_files_and_give_the_local_run(cluster, tmp_path
     assert remote.accounted and remote.reject_rows == local.reject_rows > 0
 
 
-CONFIG = """
-input: {input}
-batch_size: 8
-operators:
-  - PrepareText: {{}}
-  - MinHashDedup: {{}}
-  - HeuristicMaskSpan: {{}}
-  - CorpusDistractors: {{}}
-  - FilterDistractors: {{min_distractors: 3}}
-  - AssembleTasks: {{num_options: 4}}
-  - ProbeDifficulty: {{rollouts: 2, max_tokens: 8}}
-engine:
-{engine}
-"""
-
 OPENAI = """  backend: openai
   base_url: {url}
   model: stub
@@ -119,7 +102,7 @@ OPENAI = """  backend: openai
 def write_config(folder: Path, engine: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "run.yaml"
-    config.write_text(CONFIG.format(input=goose.sample_corpus_path(), engine=engine), encoding="utf-8")
+    config.write_text(LLM_CHAIN.format(input=goose.sample_corpus_path(), batch=8, engine=engine), encoding="utf-8")
     return config
 
 
@@ -142,29 +125,13 @@ def test_goose_run_on_the_cluster_builds_the_engine_on_the_workers(cluster, stub
     assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
 
 
-DRIVER = "import sys; from goose.cli.main import main; main(sys.argv[1:], prog_name='goose')"
-
-
 def test_a_driver_killed_mid_run_resumes_to_the_local_output(cluster, stub, tmp_path):
     config = write_config(tmp_path, OPENAI.format(url=stub.url))
     goose_run(str(config), "--out", str(tmp_path / "local"))
     out = tmp_path / "ray"
     stub.reset(latency=0.3)  # slow answers: the kill lands while batches are still in the stages
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-c", DRIVER, "run", str(config), "--out", str(out), "--executor", "ray",
-               "--ray-address", cluster.address]
-    child = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not list((out / "shards").glob("*.done.json")):
-            if child.poll() is not None:
-                pytest.fail(f"goose run ended before its first batch was done:\n{child.stdout.read().decode()[-3000:]}")
-            assert time.monotonic() < deadline, "goose run on Ray never finished a batch"
-            time.sleep(0.01)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
+    command = goose_command("run", str(config), "--out", str(out), "--executor", "ray", "--ray-address", cluster.address)
+    kill_when(command, lambda: bool(list((out / "shards").glob("*.done.json"))), what="its first finished batch")
     assert not (out / "summary.json").exists()
     stub.reset(latency=0.0)
     goose_run(str(config), "--out", str(out), "--executor", "ray")  # the same command, on the same cluster

@@ -10,18 +10,15 @@ through s3fs, as a run on AWS would be; nothing of fsspec is replaced. The kill 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import fsspec.config
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from goose_child import child_environment, kill_when
 from s3_server import moto_s3
 from test_remote_input import ROWS
 
@@ -34,7 +31,6 @@ from goose.runner import RunFolderError, RunOutput, run_to_directory
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
-REPO = Path(__file__).parents[1]
 BATCH = 8
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -158,21 +154,9 @@ def test_kill_9_during_a_run_to_s3_then_the_same_command_resumes(s3, local_files
     config.write_text(f"input: {{path: 's3://corpus/parquet/', storage_options: {{endpoint_url: '{url}'}}}}\n"
                       f"batch_size: {BATCH}\npreset: offline\npreset_options: {{num_options: 4}}\n", encoding="utf-8")
     command = ["run", str(config), "--out", "s3://runs/b"]
-    environment = {**os.environ, **CREDENTIALS,
-                   "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen([sys.executable, "-c", DRIVER, *command], cwd=REPO, env=environment,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not (fs.invalidate_cache("runs/b/shards") or fs.exists("runs/b/shards/000000.done.json")):
-            if child.poll() is not None:
-                pytest.fail(f"goose run ended before its first marker:\n{child.stdout.read().decode()[-3000:]}")
-            assert time.monotonic() < deadline, "goose run never wrote its first batch's marker"
-            time.sleep(0.02)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
+    child = kill_when([sys.executable, "-c", DRIVER, *command],
+                      lambda: bool(fs.invalidate_cache("runs/b/shards") or fs.exists("runs/b/shards/000000.done.json")),
+                      what="its first marker", environment=child_environment(CREDENTIALS))
     assert child.returncode == -signal.SIGKILL
     stored = objects(fs, "runs/b")
     finished = [name for name in stored if name.endswith(".done.json")]

@@ -10,13 +10,10 @@ same command, and check the output, the accounting and that no answered request 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -26,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from goose_child import LLM_CHAIN, kill_when
 from llm_test_operator import Shout
 from openai_stub_server import StubConfig, StubServer
 
@@ -451,24 +449,11 @@ from goose.cli.main import main
 main(sys.argv[2:], prog_name="goose")
 """
 
-CONFIG = """
-input: {input}
-batch_size: {batch}
-operators:
-  - PrepareText: {{}}
-  - MinHashDedup: {{}}
-  - HeuristicMaskSpan: {{}}
-  - CorpusDistractors: {{}}
-  - FilterDistractors: {{min_distractors: 3}}
-  - AssembleTasks: {{num_options: 4}}
-  - ProbeDifficulty: {{rollouts: 2, max_tokens: 8}}
-engine:
-  backend: openai
+ENGINE = """  backend: openai
   base_url: {url}
   model: stub
   cache: responses.sqlite
-  retry: {{max_in_flight: 2, timeout: 10}}
-"""
+  retry: {{max_in_flight: 2, timeout: 10}}"""
 
 
 @pytest.fixture(scope="module")
@@ -480,7 +465,7 @@ def stub() -> Iterator[StubServer]:
 def write_config(folder: Path, corpus: Path, url: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "run.yaml"  # its engine cache lives next to it
-    config.write_text(CONFIG.format(input=corpus, batch=BATCH, url=url), encoding="utf-8")
+    config.write_text(LLM_CHAIN.format(input=corpus, batch=BATCH, engine=ENGINE.format(url=url)), encoding="utf-8")
     return config
 
 
@@ -520,21 +505,8 @@ def test_kill_9_then_rerun_finishes_with_no_lost_duplicated_or_repaid_work(
     config = write_config(tmp_path, corpus, stub.url)
     out = tmp_path / "out"
     stub.reset(latency=0.02)
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", DRIVER, mode, "run", str(config), "--out", str(out)]
-    child = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    condition = make_condition(stub, out)
-    try:
-        deadline = time.monotonic() + 60
-        while not condition():
-            if child.poll() is not None:
-                pytest.fail(f"goose run ended before the kill point {point}:\n{child.stdout.read().decode()[-3000:]}")
-            assert time.monotonic() < deadline, f"goose run never reached the kill point {point}"
-            time.sleep(0.005)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
+    child = kill_when(command, make_condition(stub, out), what=f"the kill point {point}", timeout=60)
     assert child.returncode == -signal.SIGKILL
     assert not (out / "summary.json").exists()  # killed before the end
     sent_before_kill = set(stub.stats()["per_prompt"])

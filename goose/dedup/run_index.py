@@ -10,8 +10,11 @@ once and searches each run with them in order, so a batch's cost grows only with
 logarithm of the index, not with its size. A Python dict of tuples costs ~200 bytes per entry.
 
 :class:`KeptRows` holds what is kept about each kept row, by ordinal: its run row, its
-signature (for the Jaccard estimate of a drop and for ``verify``) and its label, in blocks
-of fixed size, so the arrays never over-allocate by more than one block.
+signature (for the Jaccard estimate of a drop and for ``verify``) and its label. Run rows
+and labels live in RAM, in blocks of fixed size, so the arrays never over-allocate by more
+than one block; signatures (``4 * num_perm`` bytes a row, two thirds of what a kept row
+costs) go to an anonymous temporary file (:class:`_DiskRows`) and come back by positioned
+reads, a few rows a batch, so the index's RAM grows by ~0.3 KB per kept row, not ~0.8 KB.
 
 >>> index = BandIndex(bands=2)
 >>> index.add(np.array([0, 1]), np.array([7, 7], dtype=np.uint64), np.array([0, 1]))
@@ -21,11 +24,15 @@ of fixed size, so the arrays never over-allocate by more than one block.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+import os
+import tempfile
+from typing import Any, NamedTuple
 
 import numpy as np
 
-_BLOCK_ROWS = 4096  # kept rows per block: 2 MB of 128-value signatures
+_LOG = logging.getLogger(__name__)
+_BLOCK_ROWS = 4096  # kept rows per block: 32 KB of run rows (2 MB of signatures where they stay in RAM)
 
 
 class _SortedRun(NamedTuple):
@@ -189,6 +196,80 @@ class _Blocks:
         return sum(block.nbytes for block in self.blocks)
 
 
+class _DiskRows:
+    """A growing array of rows in an anonymous temporary file (in ``tempfile.gettempdir()``,
+    unlinked at once, so the system frees it when this object is closed or collected, or
+    the process ends), with :class:`_Blocks`' interface: appends and reads are positioned
+    (``os.pwrite``/``os.pread``), never memory-mapped, because mapped pages count in the
+    process's RSS (the page cache may hold the bytes, but the kernel drops those under
+    memory pressure). Pickling carries the rows themselves (a path means nothing on another
+    machine); unpickling writes them to a new file.
+
+    >>> rows = _DiskRows(2, np.uint32)
+    >>> rows.append(np.array([[1, 2], [3, 4]], dtype=np.uint32))
+    >>> rows.size, rows.row(1).tolist(), rows.take(np.array([1, 0])).tolist(), rows.nbytes
+    (2, [3, 4], [[3, 4], [1, 2]], 0)
+    """
+
+    def __init__(self, width: int, dtype: type) -> None:
+        self.width, self.dtype = width, np.dtype(dtype)
+        self._row_bytes = width * self.dtype.itemsize
+        self._file = tempfile.TemporaryFile(prefix="goose-minhash-")  # noqa: SIM115  # lives as long as the rows
+        self.size = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        data = np.ascontiguousarray(rows, dtype=self.dtype).reshape(-1, self.width)
+        if data.size:
+            written = os.pwrite(self._file.fileno(), data, self.size * self._row_bytes)
+            if written != data.nbytes:
+                raise OSError(f"wrote {written} of {data.nbytes} bytes of MinHash signatures in "
+                              f"{tempfile.gettempdir()}; free disk space there or set TMPDIR to another folder")
+        self.size += data.shape[0]
+
+    def row(self, position: int) -> np.ndarray:
+        return self._read(position, 1)[0]
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        out = np.empty((positions.size, self.width), dtype=self.dtype)
+        for at, position in enumerate(positions.tolist()):
+            out[at] = self.row(position)
+        return out
+
+    def since(self, start: int) -> np.ndarray:
+        return self._read(start, self.size - start)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in RAM: none, the rows are on disk."""
+        return 0
+
+    def close(self) -> None:
+        """Delete the file now; the rows cannot be read afterwards."""
+        self._file.close()
+
+    def _read(self, start: int, count: int) -> np.ndarray:
+        data = os.pread(self._file.fileno(), count * self._row_bytes, start * self._row_bytes)
+        return np.frombuffer(bytearray(data), dtype=self.dtype).reshape(count, self.width)
+
+    def __reduce__(self) -> tuple[Any, tuple[int, str, np.ndarray]]:
+        return _rows_on_disk, (self.width, self.dtype.str, self.since(0))
+
+
+def _rows_on_disk(width: int, dtype: str, rows: np.ndarray | None = None) -> _DiskRows | _Blocks:
+    """A :class:`_DiskRows` holding ``rows``, or :class:`_Blocks` in RAM where no temporary file
+    can be made (logged once per call)."""
+    made: _DiskRows | _Blocks
+    try:
+        made = _DiskRows(width, np.dtype(dtype).type)
+    except OSError as error:
+        _LOG.warning("MinHash signatures stay in RAM: no temporary file in %s (%s); set TMPDIR to a writable "
+                     "folder to keep them on disk", tempfile.gettempdir(), error)
+        made = _Blocks(width, np.dtype(dtype).type)
+    if rows is not None:
+        made.append(rows)
+    return made
+
+
 class KeptRows:
     """Kept rows by ordinal (0, 1, ... in run order): run row, signature and label.
 
@@ -201,7 +282,7 @@ class KeptRows:
     def __init__(self, num_perm: int) -> None:
         self.num_perm = num_perm
         self._run_rows = _Blocks(1, np.int64)
-        self._signatures = _Blocks(num_perm, np.uint32)
+        self._signatures = _rows_on_disk(num_perm, "<u4")
         self._label_ends = _Blocks(1, np.int64)
         self._labels = bytearray()
 

@@ -9,8 +9,12 @@ by one in input order against the run so far, so the first copy is kept and the 
 not depend on batch size. The operator keeps a run-wide index in NumPy arrays
 (:mod:`goose.dedup.run_index`): each band key seen -> the kept row it leads to (12 bytes an
 entry, ``bands`` entries per kept row plus the new keys of near-copies), and each kept
-row's signature and label (``4 * num_perm`` bytes plus the label): about 0.7 KB per kept
-row at the defaults, cleared by ``start_run``. A resumable run
+row's label and signature: about 0.3 KB of RAM per kept row at the defaults, cleared by
+``start_run``. The signatures (``4 * num_perm`` bytes a row, for the Jaccard estimate in a
+drop's detail and for ``verify``) go to an anonymous temporary file in
+``tempfile.gettempdir()`` (``TMPDIR``; where ``/tmp`` is a tmpfs, that is RAM again: point
+``TMPDIR`` at a disk), deleted with the index; where none can be made they stay in RAM (a
+warning says so). A resumable run
 saves what each batch added to that index (:meth:`MinHashDedup.checkpoint`, NumPy arrays, no
 pickle) and replays the saved parts on resume (:meth:`MinHashDedup.restore`), so a resumed
 run drops exactly the rows an uninterrupted one would.
@@ -89,7 +93,7 @@ class MinHashDedup(Operator):
         >>> dedup = MinHashDedup()
         >>> dedup.start_run()
         >>> _ = dedup.process(pa.table({"text": ["one two three four five six"]}), RunContext())
-        >>> 0 < dedup.index_nbytes < 3_000_000  # one block of signatures is allocated up front
+        >>> 0 < dedup.index_nbytes < 3_000_000  # blocks of run rows and label ends are allocated up front
         True
         """
         index, kept = self._state()

@@ -35,6 +35,7 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed in this Python
 from ray.cluster_utils import Cluster  # noqa: E402
 
 import goose  # noqa: E402
+from goose_child import LLM_CHAIN  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = Path(os.environ.get("GOOSE_VLLM_MODEL", ".venv-vllm/models/smollm2-135m"))
@@ -43,19 +44,7 @@ if not (MODEL / "config.json").is_file():
     pytest.skip(f"no model folder at {MODEL}: run `bash scripts/vllm_cpu_env.sh` (or set GOOSE_VLLM_MODEL)",
                 allow_module_level=True)
 
-CONFIG = """
-input: {input}
-batch_size: 8
-operators:
-  - PrepareText: {{}}
-  - MinHashDedup: {{}}
-  - HeuristicMaskSpan: {{}}
-  - CorpusDistractors: {{}}
-  - FilterDistractors: {{min_distractors: 3}}
-  - AssembleTasks: {{num_options: 4}}
-  - ProbeDifficulty: {{rollouts: 2, max_tokens: 8}}
-engine:
-  backend: vllm
+ENGINE = """  backend: vllm
   model: {model}
   options:
     max_model_len: 2048
@@ -116,7 +105,7 @@ def summary(out: Path) -> dict:
 
 def test_goose_run_on_ray_loads_vllm_in_the_stage_actor_and_resumes(cluster, tmp_path, vllm_report):
     config = tmp_path / "run.yaml"
-    config.write_text(CONFIG.format(input=goose.sample_corpus_path(), model=MODEL), encoding="utf-8")
+    config.write_text(LLM_CHAIN.format(input=goose.sample_corpus_path(), batch=8, engine=ENGINE.format(model=MODEL)), encoding="utf-8")
     out = tmp_path / "run"
 
     started = time.perf_counter()
