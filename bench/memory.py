@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -53,13 +54,17 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def write_corpus(count: int, path: Path) -> None:
-    """``count`` distinct synthetic documents as JSONL (run in its own process)."""
+def write_corpus(count: int, path: Path, sentences: int = 0) -> None:
+    """``count`` distinct synthetic documents as JSONL (run in its own process); with
+    ``sentences``, each cut to its first that many sentences (short documents: many more
+    documents per minute, for the sizes a whole run of full documents can't reach here)."""
     sys.path.insert(0, str(HERE))
     from synthetic_corpus import synthetic_corpus
 
     with path.open("w", encoding="utf-8") as handle:
         for row in synthetic_corpus(count):
+            if sentences:
+                row["text"] = " ".join(re.split(r"(?<=[.!?])\s+(?=[A-Z])", row["text"])[:sentences])
             handle.write(json.dumps(row) + "\n")
 
 
@@ -220,11 +225,12 @@ def finish(run: Path, copies: list[int], scratch: Path, checkout: Path | None) -
               f"{found['peak_mb']:>13}{found['merge_s']:>9}", flush=True)
 
 
-def measure(count: int, scratch: Path, checkout: Path | None, merge: bool, report: bool) -> dict:
-    corpus = scratch / f"corpus-{count}.jsonl"
+def measure(count: int, scratch: Path, checkout: Path | None, merge: bool, report: bool, sentences: int = 0) -> dict:
+    cut = f"-s{sentences}" if sentences else ""
+    corpus = scratch / f"corpus-{count}{cut}.jsonl"
     if not corpus.exists():
-        subprocess.run([sys.executable, __file__, "--write-corpus", str(count), str(corpus)], check=True)
-    out = scratch / f"run-{count}-{'head' if checkout else 'tree'}"
+        subprocess.run([sys.executable, __file__, "--write-corpus", str(count), str(corpus), str(sentences)], check=True)
+    out = scratch / f"run-{count}{cut}-{'head' if checkout else 'tree'}"
     env = dict(os.environ)
     if checkout is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
@@ -238,7 +244,7 @@ def measure(count: int, scratch: Path, checkout: Path | None, merge: bool, repor
 
 def main() -> None:
     if sys.argv[1:2] == ["--write-corpus"]:
-        write_corpus(int(sys.argv[2]), Path(sys.argv[3]))
+        write_corpus(int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
         return
     if sys.argv[1:2] == ["--finish-child"]:
         print(json.dumps(finish_child(Path(sys.argv[2]))))
@@ -255,6 +261,8 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=None, help="folder for corpora and runs (default: a temp)")
     parser.add_argument("--finish", type=Path, default=None, help="measure only the end of the run in this folder")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--sentences", type=int, default=0,
+                        help="cut each document to its first N sentences (0: whole documents)")
     parser.add_argument("--json", type=Path, default=None, help="results file, rewritten after every size "
                         "(default: memory.json in the scratch folder)")
     args = parser.parse_args()
@@ -269,10 +277,10 @@ def main() -> None:
     print(f"{'docs':>8}{'tasks':>8}{'floor MB':>10}{'steps MB':>10}{'peak run MB':>13}{'peak MB':>9}{'run s':>8}"
           f"{'report s':>10}{'ms/doc':>8}")
     record = {"checkout": str(args.checkout or "this tree"), "merge": args.merge, "report": not args.no_report,
-              "sizes": {}}
+              "sentences": args.sentences, "sizes": {}}
     results = {}
     for count in args.sizes:
-        found = measure(count, scratch, args.checkout, args.merge == "on", not args.no_report)
+        found = measure(count, scratch, args.checkout, args.merge == "on", not args.no_report, args.sentences)
         record["sizes"][str(count)] = found
         results_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if "error" in found:

@@ -147,7 +147,6 @@ main(sys.argv[1:], prog_name="goose")
 """
 
 
-@pytest.mark.slow  # a child process that imports goose, runs, and is run again: ~30-60 s on 2 busy cores
 def test_kill_9_during_a_run_to_s3_then_the_same_command_resumes(s3, local_files_reference, tmp_path) -> None:
     url, fs = s3
     config = tmp_path / "run.yaml"
