@@ -188,11 +188,12 @@ def finish_child(out: Path) -> dict:
     from goose.report import write_report
 
     pipeline = goose.offline_pipeline()
-    shards = runner._Shards(out / "shards")
+    folder = runner.open_folder(out) if hasattr(runner, "open_folder") else out  # before: a Path
+    shards = runner._Shards(folder if hasattr(runner, "open_folder") else out / "shards")
     floor = rss_mb()
     start = time.perf_counter()
     if hasattr(runner, "_finish"):
-        runner._finish(pipeline, out, shards, resumed=0, merge=True)
+        runner._finish(pipeline, folder, shards, resumed=0, merge=True)
     else:  # the code before RunOutput
         runner._merge(pipeline, out, shards, resumed=0)
     merge_s = time.perf_counter() - start

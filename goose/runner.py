@@ -285,9 +285,8 @@ def _stream_identity(stream: Any) -> dict[str, Any]:
 class _Shards:
     """The ``shards/`` folder of a run: one set of files per finished batch."""
 
-    def __init__(self, run: RunFolder | Path) -> None:
-        # A Path names the shards folder itself (as before run folders could be remote).
-        self.run = open_folder(run.parent) if isinstance(run, Path) else run
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
 
     @staticmethod
     def name(index: int, part: str) -> str:
@@ -445,10 +444,9 @@ def _batches_to_run(
                            "batch it was given (run again to resume)")
 
 
-def _finish(pipeline: Pipeline, out: RunFolder | Path, shards: _Shards, *, resumed: int, merge: bool) -> RunOutput:
+def _finish(pipeline: Pipeline, out: RunFolder, shards: _Shards, *, resumed: int, merge: bool) -> RunOutput:
     """Merge the finished shards into the output files (when ``merge``; a few thousand rows
     in memory at a time), write ``summary.json`` and return the handle to the output."""
-    out = open_folder(out)
     shards.finished(contiguous=False)  # clears what an interrupted earlier process left half-written
     logger.info("run in %s: every batch finished; %s the output", out.url, "merging" if merge else "summarising")
     output = RunOutput.open(out, merged=False, steps=[READ_STEP, *pipeline.step_names])
