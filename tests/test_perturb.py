@@ -65,6 +65,37 @@ def test_numbers_propagate_through_a_calculation() -> None:
     assert any(_STATEMENT.findall(t)[0][3] != "12" for t, _ in variants)
 
 
+
+def test_a_false_ast_system_error_from_another_thread_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11's AST constructor counts recursion per interpreter: a thread formatting a
+    traceback meanwhile makes ``ast.parse`` raise SystemError once (python/cpython#106905)."""
+    import ast
+    import types
+
+    import goose.text.code_fragment as code_fragment
+
+    failures = iter([True, False] * 1000)
+    modes: list[object] = []
+
+    def flaky_parse(source: str, *args: object, **kwargs: object) -> ast.AST:
+        modes.append(kwargs.get("mode"))
+        if next(failures):
+            raise SystemError("AST constructor recursion depth mismatch (before=150, after=75)")
+        return ast.parse(source, *args, **kwargs)
+
+    def broken_parse(source: str, *args: object, **kwargs: object) -> ast.AST:
+        raise SystemError("another fault")
+
+    expected = _all_variants(CALCULATION)
+    # goose's own module reference only: pytest parses with ``ast`` to report a failure
+    monkeypatch.setattr(code_fragment, "ast", types.SimpleNamespace(parse=flaky_parse))
+    assert _all_variants(CALCULATION) == expected
+    assert "eval" in modes, "the calculation's arithmetic is parsed through the retry"
+    assert parse_fragment("if n == 0:") is not None
+    monkeypatch.setattr(code_fragment, "ast", types.SimpleNamespace(parse=broken_parse))
+    with pytest.raises(SystemError, match="another fault"):
+        parse_fragment("if n == 0:")
+
 def test_operator_flips_recompute_the_result() -> None:
     variants = [t for t, e in _all_variants("So 8 / 2 = 4 and then 4 + 6 = 10 cookies.") if "operators" in e]
     assert variants

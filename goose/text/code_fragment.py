@@ -102,9 +102,33 @@ def parse_fragment(text: str) -> ast.Module | None:
     if not source:
         return None
     try:
-        return ast.parse(source)
+        return parse_python(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
+
+
+_PARSE_TRIES = 3
+
+
+def parse_python(source: str, mode: Literal["exec", "eval"] = "exec") -> ast.AST:
+    """:func:`ast.parse`, retried when CPython 3.11 reports a false ``SystemError``.
+
+    CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+    thread, so ``ast.parse`` fails now and then with "AST constructor recursion depth
+    mismatch" while another thread parses too (3.11's traceback formatting calls
+    ``ast.parse``; python/cpython#106905). The source is fine, so a second try succeeds;
+    other errors (``SyntaxError`` and so on) pass through unchanged.
+
+    >>> type(parse_python("1 + 2", mode="eval")).__name__
+    'Expression'
+    """
+    for _ in range(_PARSE_TRIES - 1):
+        try:
+            return ast.parse(source, mode=mode)
+        except SystemError as error:
+            if "recursion depth mismatch" not in str(error):
+                raise
+    return ast.parse(source, mode=mode)
 
 
 def brackets_balance(text: str, python: bool = True) -> bool:

@@ -49,7 +49,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from goose.options import NEAR_DUPLICATE_SIMILARITY, normalize_for_comparison
-from goose.text.code_fragment import PYTHON_KEYWORDS, bracket_signature, code_tokens, parse_fragment
+from goose.text.code_fragment import PYTHON_KEYWORDS, bracket_signature, code_tokens, parse_fragment, parse_python
 from goose.text.equivalence import canonical_code
 
 SpanKind = Literal["sentence", "line"]
@@ -373,7 +373,7 @@ def _evaluate(values: list[Fraction], ops: list[str], opens: tuple[int, ...], cl
         for i in range(len(values))
     )
     try:
-        tree = ast.parse(source, mode="eval").body
+        tree = parse_python(source, mode="eval").body
     except SyntaxError:
         return None
 
