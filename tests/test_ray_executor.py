@@ -235,16 +235,14 @@ def test_no_batches_means_no_work():
     assert list(RayExecutor().run_batches(goose.offline_pipeline(), [])) == []
 
 
-
-
 def test_a_stateful_stage_refuses_batches_out_of_order():
     """What catches a restarted actor (its state gone) or a batch run before its turn."""
-    from goose.executors.ray_data import _BatchState, _StageActor, _StageSpec, _to_row
+    from goose.executors.ray_actors import BatchState, StageActor, StageSpec, to_row
 
-    actor = _StageActor(_StageSpec(steps=[("MinHashDedup", MinHashDedup())], seed=0, labels=(), factories={},
-                                   stateful=True))
-    state = _BatchState(7, pa.table({"text": ["some words here"]}), [], [], position=1)
-    out = actor(_to_row(state))
+    actor = StageActor(StageSpec(steps=[("MinHashDedup", MinHashDedup())], seed=0, labels=(), factories={},
+                                 stateful=True))
+    state = BatchState(7, pa.table({"text": ["some words here"]}), [], [], position=1)
+    out = actor(to_row(state))
     error = pickle.loads(out.column("payload")[0].as_py()).error
     assert error is not None and "got batch 7 (number 1 of the run) where number 0 was due" in error.message
 

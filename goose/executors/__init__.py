@@ -9,6 +9,7 @@ extra only when it runs). The same pipeline, input and seed give the same output
 """
 
 from goose.executors.base import Executor, FileExecutor, LocalExecutor
-from goose.executors.ray_data import RayExecutor, RayExecutorConfig, RayExecutorError, StageResources
+from goose.executors.ray_config import RayExecutorConfig, RayExecutorError, StageResources
+from goose.executors.ray_data import RayExecutor
 
 __all__ = ["Executor", "FileExecutor", "LocalExecutor", "RayExecutor", "RayExecutorConfig", "RayExecutorError", "StageResources"]

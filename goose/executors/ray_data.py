@@ -62,132 +62,38 @@ Every call starts its own actors (engines included).
 from __future__ import annotations
 
 import pickle
-import traceback
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from goose.engines import Engine, EngineConfig, redact_options
+from goose.engines import EngineConfig, redact_options
+from goose.executors.ray_actors import (
+    BatchState,
+    ColumnCheck,
+    Numbering,
+    StageActor,
+    StageSpec,
+    encode_read,
+    fresh_copy,
+    start_state,
+    to_row,
+)
+from goose.executors.ray_config import (
+    EngineFactory,
+    RayExecutorConfig,
+    RayExecutorError,
+    StageResources,
+    single_actor_resources,
+)
 from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
-from goose.pipeline.operator import MAIN_ENGINE, Operator, RunContext
-from goose.pipeline.pipeline import READ_STEP, read_rejects
+from goose.pipeline.operator import Operator
 from goose.pipeline.sources import FileReads
-from goose.pipeline.stats import OperatorStats
 
-EngineFactory = EngineConfig | Callable[[], Engine]
-"""How a Ray worker gets an engine: an :class:`EngineConfig` (built there with ``build()``)
-or a function of no arguments returning an :class:`Engine` (it must be picklable)."""
-
-
-class RayExecutorError(RuntimeError):
-    """A run the Ray executor cannot start or finish as configured; the message says what to change."""
-
-
-class StageResources(BaseModel):
-    """Ray resources of one stage: its actor pool and what each actor reserves.
-
-    ``actors`` is the pool's size at start (its minimum); ``max_actors`` lets Ray Data add
-    actors while work queues up (``None``: as many as free resources allow). Reservations
-    are Ray's logical resources: an LLM stage on a vLLM engine wants ``num_gpus=1`` (or the
-    tensor-parallel size), one on a remote server wants none.
-
-    >>> StageResources(actors=2, max_actors=4, num_gpus=1).num_gpus
-    1.0
-    >>> StageResources(actors=3, max_actors=2)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for StageResources
-      Value error, max_actors (2) is below actors (3); raise max_actors or lower actors ...
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    actors: int = Field(1, ge=1, description="Actors at start, the pool's minimum.")
-    max_actors: int | None = Field(None, ge=1, description="Most actors the pool grows to; None: no bound but the cluster.")
-    num_cpus: float = Field(1.0, ge=0, description="Logical CPUs each actor reserves.")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs each actor reserves (vLLM: 1, or the tensor-parallel size).")
-    max_tasks_in_flight_per_actor: int | None = Field(
-        None, ge=1, description="Batches queued on one actor at once (None: Ray Data's default)."
-    )
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> StageResources:
-        if self.max_actors is not None and self.max_actors < self.actors:
-            raise ValueError(f"max_actors ({self.max_actors}) is below actors ({self.actors}); raise max_actors or lower actors")
-        return self
-
-    @property
-    def fixed(self) -> bool:
-        """Whether the pool keeps ``actors`` actors throughout."""
-        return self.max_actors == self.actors
-
-
-def _fixed_single_actor(resources: StageResources, what: str) -> StageResources:
-    """The resources of a stateful stage: one actor, one batch in flight. Ray Data lets an
-    actor run its queued batches in whatever order their data arrives (it creates actors
-    with ``allow_out_of_order_execution``, ray-project/ray#54504); with one batch at a time,
-    the actor sees them in the order the stage receives them, the input order."""
-    if resources.actors != 1 or resources.max_actors not in (None, 1):
-        raise ValueError(
-            f"{what} run in exactly one actor, so that it sees the batches in input order; "
-            f"set actors=1 and max_actors=1 (got actors={resources.actors}, max_actors={resources.max_actors})"
-        )
-    if resources.max_tasks_in_flight_per_actor not in (None, 1):
-        raise ValueError(f"{what} take one batch at a time, in input order; leave max_tasks_in_flight_per_actor unset")
-    return resources.model_copy(update={"max_actors": 1, "max_tasks_in_flight_per_actor": 1})
-
-
-class RayExecutorConfig(BaseModel):
-    """Resources of each kind of stage, and per-step overrides by step name.
-
-    The defaults fit the offline pipeline on a 2-CPU Ray (CI): 0.4 CPU per CPU-stage actor and
-    a tenth for each stateful step (reservations, not caps): its four CPU stages and three
-    stateful steps need 1.9 CPUs.
-    On a real cluster give the CPU stages ``num_cpus=1`` and the LLM steps their GPUs.
-    A CPU step named in ``steps`` runs as a stage of its own with those resources
-    instead of being fused with its neighbours.
-
-    >>> config = RayExecutorConfig(steps={"MaskReasoningSpan": StageResources(actors=2, num_gpus=1)})
-    >>> config.steps["MaskReasoningSpan"].num_gpus, config.llm.actors
-    (1.0, 1)
-    >>> RayExecutorConfig(stateful=StageResources(actors=2))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for RayExecutorConfig
-      Value error, stateful steps run in exactly one actor, ...
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=0.4),
-        description="Each stage of fused CPU steps: an autoscaling actor pool.",
-    )
-    stateful: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=0.1, max_actors=1),
-        description="Each stateful step (MinHashDedup, CorpusDistractors, AssembleTasks): one actor each.",
-    )
-    llm: StageResources = Field(
-        default_factory=lambda: StageResources(num_cpus=0.1, max_actors=1),
-        description="Each LLM step: a pool of actors holding one engine per role each (they mostly wait on "
-        "a server or a GPU; give vLLM actors num_gpus).",
-    )
-    steps: dict[str, StageResources] = Field(
-        default_factory=dict, description="Step name (as in stats: 'MaskReasoningSpan', 'MinHashDedup#2') -> resources."
-    )
-    progress_bars: bool = Field(False, description="Show Ray Data's progress bars.")
-    read_ahead: int = Field(
-        4, ge=1, description="How far input is read ahead of the first stage: files read at once by the workers, "
-        "or batches the driver puts in the object store (inputs that are not files)."
-    )
-
-    @model_validator(mode="after")
-    def _check_stateful(self) -> RayExecutorConfig:
-        _fixed_single_actor(self.stateful, "stateful steps")
-        return self
+__all__ = ["EngineFactory", "RayExecutor", "RayExecutorConfig", "RayExecutorError", "RayStage", "StageResources"]
 
 
 @dataclass(frozen=True)
@@ -277,7 +183,7 @@ class RayExecutor:
             roles = tuple(operator.engine_roles()) if operator.uses_engine else ()
             if operator.stateful:
                 try:
-                    resources = _fixed_single_actor(own or self.config.stateful, f"stateful steps such as {name}")
+                    resources = single_actor_resources(own or self.config.stateful, f"stateful steps such as {name}")
                 except ValueError as error:
                     raise RayExecutorError(str(error)) from None
                 kind: Literal["cpu", "llm", "stateful"] = "stateful"
@@ -337,12 +243,12 @@ class RayExecutor:
 
         def encode(item: tuple[int, SourceBatch] | None) -> pa.Table:
             if item is None:
-                return _to_row(_BatchState(-1, pa.table({}), [], [], position=len(seen), end=True))
+                return to_row(BatchState(-1, pa.table({}), [], [], position=len(seen), end=True))
             index, batch = item
             if index in seen:
                 raise RayExecutorError(f"batch index {index} repeats; give each input batch its own index (enumerate the batches)")
             seen.add(index)
-            return _to_row(_start(index, batch, position=len(seen) - 1))
+            return to_row(start_state(index, batch, position=len(seen) - 1))
 
         feed = Feed(chain([first], source, [None]), encode, self.config.read_ahead)
         try:
@@ -375,12 +281,12 @@ class RayExecutor:
         from goose.executors.ray_files import FileDatasource
 
         roles = (*pipeline.all_engines(), *engines_elsewhere, *self.engine_factories)
-        dataset = ray.data.read_datasource(FileDatasource(reads, _encode_read), override_num_blocks=len(reads.files),
+        dataset = ray.data.read_datasource(FileDatasource(reads, encode_read), override_num_blocks=len(reads.files),
                                            num_cpus=0, concurrency=min(self.config.read_ahead, len(reads.files)))
         dataset.context.execution_options.preserve_order = True  # the numbering stage sees the files' batches in turn
         dataset = dataset.map_batches(
-            _Numbering,
-            fn_constructor_kwargs={"skip": frozenset(skip), "check": _ColumnCheck([_fresh(op) for op in pipeline.operators], roles)},
+            Numbering,
+            fn_constructor_kwargs={"skip": frozenset(skip), "check": ColumnCheck([fresh_copy(op) for op in pipeline.operators], roles)},
             batch_size=1,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
@@ -400,7 +306,7 @@ class RayExecutor:
         context.print_on_execution_start = self.config.progress_bars
         shipped = _operators_to_ship(pipeline)
         for stage in stages:
-            spec = _StageSpec(
+            spec = StageSpec(
                 steps=[(pipeline.step_names[i], shipped[i]) for i in stage.positions],
                 seed=pipeline.seed,
                 labels=pipeline.context.operators,
@@ -409,7 +315,7 @@ class RayExecutor:
             )
             pool = stage.resources
             dataset = dataset.map_batches(
-                _StageActor,
+                StageActor,
                 fn_constructor_kwargs={"spec": spec},
                 batch_size=1,
                 batch_format="pyarrow",
@@ -426,7 +332,7 @@ class RayExecutor:
         position, ended = 0, False
         for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             for payload in block.column("payload").to_pylist():
-                state: _BatchState = pickle.loads(payload)
+                state: BatchState = pickle.loads(payload)
                 if state.error is not None:
                     state.error.reraise()
                 if ended or state.position != position:
@@ -468,248 +374,6 @@ class RayExecutor:
         return factories
 
 
-# -- what travels with each batch -------------------------------------------------------------
-
-
-@dataclass
-class _RemoteError:
-    """An exception raised on a worker, kept with its batch until the driver reaches it."""
-
-    step: str
-    index: int
-    exception: bytes | None
-    kind: str
-    message: str
-    trace: str
-    engine_role: str | None = None
-
-    @classmethod
-    def capture(cls, step: str, index: int, error: BaseException, engine_role: str | None = None) -> _RemoteError:
-        blob: bytes | None
-        try:
-            blob = pickle.dumps(error)
-            pickle.loads(blob)  # an exception class the driver cannot rebuild is described in text
-        except Exception:  # noqa: BLE001 - an exception that does not pickle is described in text instead
-            blob = None
-        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        return cls(step, index, blob, type(error).__name__, str(error), trace, engine_role)
-
-    def reraise(self) -> None:
-        original: BaseException | None = None if self.exception is None else pickle.loads(self.exception)
-        if self.engine_role is not None:
-            raise RayExecutorError(
-                f"building the {self.engine_role!r} engine for {self.step} on a Ray worker failed: {self.kind}: "
-                f"{self.message}; check RayExecutor(engine_factories={{{self.engine_role!r}: ...}})\n"
-                f"worker traceback:\n{self.trace}"
-            ) from original
-        if original is None:
-            raise RayExecutorError(f"{self.step} failed on batch {self.index}: {self.kind}: {self.message}\n"
-                                   f"worker traceback:\n{self.trace}")
-        original.add_note(f"raised by step {self.step} on batch {self.index} in a Ray worker; its traceback:\n{self.trace}")
-        raise original
-
-
-@dataclass
-class _BatchState:
-    """One batch on its way through the stages: what ``Pipeline.process_batch`` keeps in locals."""
-
-    index: int
-    table: pa.Table
-    rejects: list[pa.Table]
-    stats: list[OperatorStats]
-    checkpoints: dict[str, bytes] = field(default_factory=dict)
-    final_states: dict[str, bytes] = field(default_factory=dict)
-    error: _RemoteError | None = None
-    position: int = 0  # its place among this call's batches: 0, 1, 2, ...
-    end: bool = False  # not a batch: the mark after the call's last one (position: how many there were);
-    # stateful steps send their state back with it
-
-
-def _start(index: int, batch: SourceBatch, position: int = 0) -> _BatchState:
-    read = OperatorStats(READ_STEP, rows_in=batch.table.num_rows + len(batch.drops), rows_out=batch.table.num_rows)
-    read.drops.update(drop.reason for drop in batch.drops)
-    return _BatchState(index, batch.table, [read_rejects(batch.drops)], [read], position=position)
-
-
-def _encode_read(item: SourceBatch | BaseException | None) -> pa.Table:
-    """The block a worker's read task makes of a batch, a reader's error or the end of the
-    input; the numbering stage gives each its index and position."""
-    if item is None:
-        return _to_row(_BatchState(-1, pa.table({}), [], [], end=True))
-    if isinstance(item, BaseException):
-        return _to_row(_BatchState(-1, pa.table({}), [], [], error=_RemoteError.capture(READ_STEP, -1, item)))
-    return _to_row(_start(-1, item))
-
-
-def _to_row(state: _BatchState) -> pa.Table:
-    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-    return pa.table({"index": pa.array([state.index], pa.int64()), "payload": pa.array([payload], pa.large_binary())})
-
-
-# -- the stage actor --------------------------------------------------------------------------
-
-
-@dataclass
-class _StageSpec:
-    """Everything a stage actor needs, sent once to each actor."""
-
-    steps: list[tuple[str, Operator]]
-    seed: int
-    labels: tuple[str, ...]
-    factories: dict[str, EngineFactory]
-    stateful: bool  # its one actor checks that the batches come in input order
-
-
-class _StageActor:
-    """Runs one stage's steps over each batch row; built once per actor (engines included)."""
-
-    def __init__(self, spec: _StageSpec) -> None:
-        # Own copies of the steps: Ray hands actor arguments over zero-copy from its object
-        # store, so NumPy arrays in a stateful step's state arrive read-only; protocol 4
-        # (not 5, which keeps a read-only buffer read-only) makes them writable copies.
-        self.spec = spec = replace(spec, steps=pickle.loads(pickle.dumps(spec.steps, protocol=4)))
-        self.engines: dict[str, Engine] = {}
-        self.build_error: tuple[str, BaseException] | None = None
-        for role, factory in spec.factories.items():
-            try:
-                engine = factory.build() if isinstance(factory, EngineConfig) else factory()
-                if not isinstance(engine, Engine):
-                    raise TypeError(f"the factory returned a {type(engine).__name__}, not a goose Engine")
-            except Exception as error:  # noqa: BLE001 - reported with the first batch, in the driver
-                self.build_error = (role, error)
-                break
-            self.engines[role] = engine
-        self.context = RunContext(
-            seed=spec.seed,
-            operators=spec.labels,
-            engine=self.engines.get(MAIN_ENGINE),
-            engines={role: engine for role, engine in self.engines.items() if role != MAIN_ENGINE},
-        )
-        # One single-step pipeline per step, sharing the run's context (seed, operator labels
-        # for task lineage, this actor's engines).
-        self.single_steps = []
-        for _, operator in spec.steps:
-            single = Pipeline([operator], seed=spec.seed, engine=self.context.engine, engines=self.context.engines)
-            single.context = self.context
-            self.single_steps.append(single)
-        self.position = 0
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        out = []
-        for payload in batch.column("payload").to_pylist():
-            state: _BatchState = pickle.loads(payload)
-            self._advance(state)
-            out.append(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        return pa.table({"index": batch.column("index"), "payload": pa.array(out, pa.large_binary())})
-
-    def _advance(self, state: _BatchState) -> None:
-        first = self.spec.steps[0][0]
-        if state.end:
-            if self.spec.stateful:
-                for name, operator in self.spec.steps:
-                    # protocol 4: the driver gets writable arrays
-                    state.final_states[name] = pickle.dumps(dict(operator.__pydantic_private__ or {}), protocol=4)
-            return
-        if self.spec.stateful:
-            expected = self.position
-            self.position += 1
-            if state.position != expected and state.error is None:
-                state.error = _RemoteError.capture(first, state.index, RayExecutorError(
-                    f"stateful step {first} got batch {state.index} (number {state.position} of the run) where "
-                    f"number {expected} was due; its actor may have restarted and lost its state. Run again (a "
-                    "resumable run continues from its checkpoints)"
-                ), None)
-        if state.error is not None:
-            return
-        if self.build_error is not None:
-            role, error = self.build_error
-            state.error = _RemoteError.capture(first, state.index, error, engine_role=role)
-            return
-        for (name, operator), single in zip(self.spec.steps, self.single_steps):
-            try:
-                self._run_step(state, name, single)
-            except Exception as error:  # noqa: BLE001 - raised in the driver when this batch's turn comes
-                state.error = _RemoteError.capture(name, state.index, error)
-                return
-            if operator.stateful:
-                checkpoint = operator.checkpoint()
-                if checkpoint is not None:
-                    state.checkpoints[name] = checkpoint
-
-    def _run_step(self, state: _BatchState, name: str, single: Pipeline) -> None:
-        # Pipeline.process_batch itself runs the step, so counters, rejects and contract
-        # checks are the local executor's by construction; only the step's name is the run's.
-        outcome = single.process_batch(state.table)
-        step = outcome.stats[-1]
-        step.name = name
-        rejects = outcome.rejects
-        if rejects.num_rows and single.step_names[0] != name:
-            position = rejects.schema.get_field_index("operator")
-            rejects = rejects.set_column(position, "operator", pa.array([name] * rejects.num_rows, pa.string()))
-        state.stats.append(step)
-        state.rejects.append(rejects)
-        state.table = outcome.kept
-
-    def __del__(self) -> None:
-        for engine in self.engines.values():
-            try:
-                engine.close()
-            except Exception:  # noqa: BLE001, S110 - the actor is going away; nothing left to tell
-                pass
-
-
-class _Numbering:
-    """The one-actor stage after the workers' reads: it sees the batches in input order and
-    gives each its index (as :func:`~goose.pipeline.read_batches` would number it) and its
-    position among the batches run; it drops the batches in ``skip`` and checks the pipeline
-    against the first batch with columns."""
-
-    def __init__(self, skip: frozenset[int], check: _ColumnCheck) -> None:
-        self.skip = skip
-        self.check: _ColumnCheck | None = check
-        self.index = 0
-        self.position = 0
-        self.check_error: _RemoteError | None = None
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        indices, out = [], []
-        for payload in batch.column("payload").to_pylist():
-            state: _BatchState = pickle.loads(payload)
-            state.index, state.position = self.index, self.position
-            if state.error is not None:
-                state.error.index = self.index  # a reader's error: its place is the next batch's
-            elif not state.end:
-                self.index += 1
-                if state.index in self.skip:
-                    continue
-                self.position += 1
-                self._check(state)
-            indices.append(state.index)
-            out.append(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        return pa.table({"index": pa.array(indices, pa.int64()), "payload": pa.array(out, pa.large_binary())})
-
-    def _check(self, state: _BatchState) -> None:
-        if self.check is not None and state.table.num_rows:
-            check, self.check = self.check, None
-            try:
-                check(state.table.column_names)
-            except Exception as error:  # noqa: BLE001 - raised in the driver at this batch's turn
-                self.check_error = _RemoteError.capture("check", state.index, error)
-        if self.check_error is not None:
-            state.error = self.check_error  # no step runs on a pipeline that cannot work
-
-
-@dataclass
-class _ColumnCheck:
-    """:meth:`Pipeline.check` of the run's steps (fresh copies: no state) on a worker."""
-
-    steps: list[Operator]
-    roles: tuple[str, ...]
-
-    def __call__(self, columns: list[str]) -> None:
-        Pipeline(self.steps).check(columns, engines_elsewhere=self.roles)
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -727,15 +391,7 @@ def _import_ray() -> Any:
 def _operators_to_ship(pipeline: Pipeline) -> list[Operator]:
     """Pure steps go as fresh copies built from their parameters (no caches such as a loaded
     language model, which can weigh tens of MB); stateful steps go with their state."""
-    return [operator if operator.stateful else _fresh(operator) for operator in pipeline.operators]
-
-
-def _fresh(operator: Operator) -> Operator:
-    """A copy built from the operator's parameters only (the operator itself if they do not rebuild it)."""
-    try:
-        return type(operator).model_validate(operator.model_dump())
-    except ValidationError:
-        return operator
+    return [operator if operator.stateful else fresh_copy(operator) for operator in pipeline.operators]
 
 
 def _set_private_state(operator: Operator, private: bytes) -> None:
