@@ -1,7 +1,9 @@
 """Run a :class:`goose.Pipeline` on Ray Data: the same steps, batches and seed as the local
 executor, so the same tasks, rejects and counters, spread over a Ray cluster.
 
-How a run is laid out (:meth:`RayExecutor.plan` shows it without starting Ray):
+How a run is laid out (:meth:`RayExecutor.plan` shows it without starting Ray; the
+resources are set in :mod:`goose.executors.ray_config`, and what runs on the workers is in
+:mod:`goose.executors.ray_actors`):
 
 * Each input batch becomes one row of a Ray dataset, carrying the batch's kept rows, its
   rejects and per-step counters so far. Every step therefore sees exactly the batch the
