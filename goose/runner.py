@@ -65,7 +65,7 @@ import itertools
 import json
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, get_args
@@ -81,6 +81,7 @@ from goose.executors.base import Executor, LocalExecutor
 from goose.export.files import GOOSEREASON_COLUMNS, export_order
 from goose.pipeline import BatchOutcome, Pipeline, SourceBatch
 from goose.pipeline.pipeline import READ_STEP, summary_text
+from goose.pipeline.progress import StepProgress
 from goose.pipeline.sources import (
     DatasetInput,
     FileInput,
@@ -166,8 +167,6 @@ def run_to_directory(
         logger.info("run in %s: %d batch(es) finished earlier are kept", out.url, len(finished))
         schema = _TasksSchema(shards, finished)
         done_rows = sum(marker["rows_in"] for marker in finished.values())
-        from goose.pipeline.pipeline import StepProgress  # a bar per step, from every executor's counters
-
         with StepProgress(pipeline.step_names, total=count_rows(source), initial=done_rows, enabled=progress) as bars:
             for index, outcome in _batches_to_run(executor, pipeline, source, finished, elsewhere):
                 shards.write(index, outcome, schema)
@@ -306,21 +305,18 @@ class _Shards:
         without their ``stats`` (see :func:`_read_markers`)."""
         markers: dict[int, dict[str, Any]] = {}
         names = self.run.names(SHARDS_DIR)
-        for name in names:
-            number = name.split(".")[0]
-            if name.endswith(".done.json") and number.isdigit():
-                marker = json.loads(self.run.read_text(f"{SHARDS_DIR}/{name}"))
-                if redo is None or not redo(marker):
-                    marker.pop("stats", None)  # read again one at a time at the end: kept, they grow with the run
-                    markers[int(number)] = marker
+        for index in _marker_indices(names):
+            marker = json.loads(self.run.read_text(self.name(index, "done.json")))
+            if redo is None or not redo(marker):
+                marker.pop("stats", None)  # read again one at a time at the end: kept, they grow with the run
+                markers[index] = marker
         if contiguous:
             kept: dict[int, dict[str, Any]] = {}
             while len(kept) in markers:
                 kept[len(kept)] = markers[len(kept)]
             markers = kept
         self.run.remove(  # a half-written shard, or one after a gap: it will be run again
-            f"{SHARDS_DIR}/{name}" for name in names
-            if name.endswith(PARTIAL) or not name.split(".")[0].isdigit() or int(name.split(".")[0]) not in markers
+            f"{SHARDS_DIR}/{name}" for name in names if name.endswith(PARTIAL) or _batch_of(name) not in markers
         )
         return dict(sorted(markers.items()))
 
@@ -361,7 +357,7 @@ def _open_run(out: RunFolder, fingerprint: dict[str, Any], overwrite: bool) -> _
         if earlier == fingerprint:
             out.make_dir(SHARDS_DIR)
             return _Shards(out)
-        if not any(name.endswith(".done.json") for name in out.names(SHARDS_DIR)):
+        if not _marker_indices(out.names(SHARDS_DIR)):
             return _open_run(out, fingerprint, overwrite=True)  # no batch finished: nothing to keep
         differing = [key for key in fingerprint if earlier.get(key) != fingerprint[key]] or ["format"]
         raise RunFolderError(
@@ -421,11 +417,7 @@ def _batches_to_run(
     given: deque[int] = deque()
 
     def unfinished() -> Iterator[tuple[int, SourceBatch]]:
-        checked = False
-        for index, batch in enumerate(read_batches(source, pipeline.batch_size)):
-            if not checked and batch.table.num_rows:
-                pipeline.check(batch.table.column_names, engines_elsewhere=engines_elsewhere)
-                checked = True
+        for index, batch in enumerate(pipeline.read_checked(source, engines_elsewhere=engines_elsewhere)):
             if index not in finished:
                 given.append(index)
                 yield index, batch
@@ -695,10 +687,23 @@ def _conformed(parquet: pq.ParquetFile, schema: pa.Schema) -> Iterator[pa.Record
 def _read_markers(folder: RunFolder) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(batch, marker)`` of every finished batch in ``folder``, in batch order, one marker
     in memory at a time; nothing is removed (another process may be writing there)."""
-    indices = sorted(int(name.split(".")[0]) for name in folder.names(SHARDS_DIR)
-                     if name.endswith(".done.json") and name.split(".")[0].isdigit())
-    for index in indices:
+    for index in _marker_indices(folder.names(SHARDS_DIR)):
         yield index, json.loads(folder.read_text(_Shards.name(index, "done.json")))
+
+
+def _batch_of(name: str) -> int | None:
+    """The batch a shard file belongs to (``000003.tasks.parquet`` -> 3), or None.
+
+    >>> _batch_of("000003.done.json"), _batch_of("notes.txt")
+    (3, None)
+    """
+    number = name.split(".")[0]
+    return int(number) if number.isdigit() else None
+
+
+def _marker_indices(names: Iterable[str]) -> list[int]:
+    """The batches whose ``NNNNNN.done.json`` marker is among ``names``, in order."""
+    return sorted(index for name in names if name.endswith(".done.json") and (index := _batch_of(name)) is not None)
 
 
 def transient_engine_drops(stats: Sequence[OperatorStats]) -> int:

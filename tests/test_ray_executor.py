@@ -370,7 +370,7 @@ class Pause(Operator):
 
 @pytest.mark.parametrize("executor", [LocalExecutor(), RayExecutor(SINGLE_ACTORS)], ids=["local", "ray"])
 def test_a_progress_bar_per_step_with_either_executor(executor, tmp_path, capsys, monkeypatch):
-    from goose.pipeline.pipeline import StepProgress
+    from goose.pipeline.progress import StepProgress
     from goose.runner import run_to_directory
 
     pipeline = Pipeline([PrepareText(), QualityFilter(), Pause()], batch_size=16)

@@ -8,25 +8,21 @@
 
 from __future__ import annotations
 
-import sys
-
 import json
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from goose.engines import Engine
 from goose.engines.usage import EngineUsage
 from goose.pipeline.operator import MAIN_ENGINE, BatchResult, Operator, RunContext
-from goose.pipeline.sources import ReadDrop, Source, count_rows, read_batches, without_read_marks
-from goose.pipeline.stats import OperatorStats, RunAccounting
+from goose.pipeline.progress import StepProgress
+from goose.pipeline.sources import ReadDrop, Source, SourceBatch, count_rows, read_batches, without_read_marks
+from goose.pipeline.stats import READ_STEP, OperatorStats, RunAccounting
 from goose.schema import REJECT_SCHEMA
 
-READ_STEP = "read"
-"""Operator name under which rows the reader could not parse are rejected."""
 
 RECORD_TEXT_LIMIT = 500
 """Strings in a reject's ``record`` are cut to this many characters (the source keeps them whole)."""
@@ -45,67 +41,6 @@ class BatchOutcome:
     rejects: pa.Table
     stats: list[OperatorStats]
     checkpoints: dict[str, bytes] = field(default_factory=dict)
-
-
-class StepProgress:
-    """Progress per step, fed from each batch's counters (:attr:`BatchOutcome.stats`), which
-    every executor returns, local or Ray: ``read`` counts the input rows read, of ``total``
-    when known (``initial`` of them done by an earlier process), and each step the rows it
-    passed on. On a terminal each step has its own bar (``stacked``); elsewhere (a log file,
-    CI) one bar carries the steps' counts after it, so no cursor movement is written. The
-    bars appear after ``delay`` seconds, so a run that fails at once prints its error alone;
-    ``enabled=False`` shows none.
-
-    >>> from goose.pipeline.stats import OperatorStats
-    >>> with StepProgress(["PrepareText"], total=3, enabled=False) as bars:
-    ...     bars.update([OperatorStats("read", rows_in=3, rows_out=2), OperatorStats("PrepareText", rows_in=2, rows_out=1)])
-    ...     bars.counts()
-    {'read': 3, 'PrepareText': 1}
-    """
-
-    def __init__(self, step_names: Sequence[str], *, total: int | None = None, initial: int = 0,
-                 enabled: bool = True, delay: float = 0.5, stacked: bool | None = None) -> None:
-        names = [READ_STEP, *step_names]
-        width = max(map(len, names))
-        if stacked is None:
-            stacked = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        shown = names if stacked else names[:1]
-        self._bars = {
-            name: tqdm(total=total if position == 0 else None, initial=initial if position == 0 else 0, unit="rows",
-                       desc=name.ljust(width) if stacked else "goose", position=position, disable=not enabled,
-                       delay=delay, dynamic_ncols=True)
-            for position, name in enumerate(shown)
-        }
-        self._stacked = stacked
-        self._counts = dict.fromkeys(names, 0)  # kept here too: a disabled bar counts nothing
-
-    def update(self, stats: Sequence[OperatorStats]) -> None:
-        """Count one batch: its rows read, and the rows each step kept."""
-        added = {step.name: step.rows_in if step.name == READ_STEP else step.rows_out
-                 for step in stats if step.name in self._counts}
-        for name, rows in added.items():
-            self._counts[name] += rows
-        if not self._stacked:  # before the update, which draws the line
-            steps = list(self._counts.items())[1:]
-            self._bars[READ_STEP].set_postfix_str(", ".join(f"{name} {rows}" for name, rows in steps), refresh=False)
-        for name, rows in added.items():
-            if name in self._bars:
-                self._bars[name].update(rows)
-
-    def counts(self) -> dict[str, int]:
-        """Rows counted so far by this process, by step (``read`` first)."""
-        return dict(self._counts)
-
-    def close(self) -> None:
-        """Close the bars, in step order."""
-        for bar in self._bars.values():
-            bar.close()
-
-    def __enter__(self) -> StepProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -305,16 +240,28 @@ class Pipeline:
             table = without_read_marks(result.kept)  # the reader's row numbers are stale once rows go
         return BatchOutcome(table, pa.concat_tables(rejects), stats)
 
+    def read_checked(self, source: Source, *, engines_elsewhere: Collection[str] = ()) -> Iterator[SourceBatch]:
+        """:func:`~goose.pipeline.read_batches` of ``source`` in this pipeline's batch size,
+        with :meth:`check` run on the columns of the first batch that has rows.
+
+        >>> from goose.operators import HeuristicMaskSpan
+        >>> next(Pipeline([HeuristicMaskSpan()]).read_checked([{"body": "x"}]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        goose.pipeline.pipeline.PipelineError: HeuristicMaskSpan needs column(s) ...
+        """
+        checked = False
+        for batch in read_batches(source, self.batch_size):
+            if not checked and batch.table.num_rows:
+                self.check(batch.table.column_names, engines_elsewhere=engines_elsewhere)
+                checked = True
+            yield batch
+
     def stream(self, source: Source, *, progress: bool = False) -> Iterator[BatchOutcome]:
         """Yield one :class:`BatchOutcome` per input batch (bounded memory for big inputs)."""
-        checked = False
         for operator in self.operators:
             operator.start_run()
         with StepProgress(self.step_names, total=count_rows(source), enabled=progress) as bars:
-            for batch in read_batches(source, self.batch_size):
-                if not checked and batch.table.num_rows:
-                    self.check(batch.table.column_names)
-                    checked = True
+            for batch in self.read_checked(source):
                 outcome = self.process_batch(batch.table, batch.drops)
                 bars.update(outcome.stats)
                 yield outcome

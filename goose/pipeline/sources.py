@@ -307,14 +307,17 @@ def count_rows(source: Source) -> int | None:
         return None
 
 
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+
 def read_batches(source: Source, batch_size: int) -> Iterator[SourceBatch]:
     """Yield the source in batches of at most ``batch_size`` rows.
 
     >>> next(read_batches(pa.table({"text": ["x"]}), 8)).table.column_names
     ['text']
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     budget = _Budget(None)
     while isinstance(source, Limited):
         budget = _Budget(source.rows if budget.left is None else min(budget.left, source.rows))
@@ -355,8 +358,7 @@ def file_reads(source: Source, batch_size: int) -> FileReads | None:
     >>> file_reads([{"text": "a"}], 8) is None, file_reads(Limited("a.jsonl", 3), 8) is None
     (True, True)
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     files = None if isinstance(source, Limited) else source_files(source)
     if files is None:
         return None

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from goose.engines.usage import EngineUsage
 
+READ_STEP = "read"
+"""Operator name under which rows the reader could not parse are rejected."""
+
 
 @dataclass
 class OperatorStats:
